@@ -1,0 +1,1 @@
+"""Ways to learn network parameters: MAP, Bayesian inference, online rules, BPTT, ..."""

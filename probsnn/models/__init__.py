@@ -1,0 +1,1 @@
+"""NumPyro model functions (priors + likelihood) over probsnn networks."""

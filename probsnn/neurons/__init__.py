@@ -1,0 +1,1 @@
+"""Neuron models as pure step functions over NamedTuple parameters and state."""
