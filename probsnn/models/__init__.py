@@ -1,1 +1,3 @@
 """NumPyro model functions (priors + likelihood) over probsnn networks."""
+from .glm import glm_network
+from .priors import GaussianPrior, GLMPriors

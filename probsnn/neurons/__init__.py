@@ -1,1 +1,2 @@
 """Neuron models as pure step functions over NamedTuple parameters and state."""
+from .glm import GLMNetwork, GLMParams

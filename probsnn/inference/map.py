@@ -1,0 +1,400 @@
+r"""Maximum-likelihood / MAP fitting of GLM networks by Newton's method, vectorised over neurons.
+
+Given observed spikes, the neurons' conditional likelihoods do not share parameters, so the fit splits
+into ``N`` independent concave problems over each neuron's flat weight vector :math:`w_i` (see
+:meth:`probsnn.GLMNetwork.flatten`):
+
+.. math::
+    \max_{w_i}\; f_i(w_i) = \sum_t \log p\bigl(s_{i,t} \mid x_t^\top w_i\bigr) - \tfrac12 w_i^\top P w_i ,
+
+with the design :math:`X` (rows :math:`x_t`) computed once and shared by all neurons, and :math:`P` the
+precision of a :class:`probsnn.models.GaussianPrior` (zero: maximum likelihood). Newton's method uses
+
+.. math::
+    g_i = X^\top \ell'_i - P w_i, \qquad
+    H_i = X^\top \operatorname{diag}(-\ell''_i) X + P, \qquad
+    w_i \leftarrow w_i + \alpha_i H_i^{-1} g_i ,
+
+where :math:`\ell', \ell''` are the first two derivatives of the per-bin log-likelihood in the potential
+(obtained with ``jax.jvp`` of ``jax.grad``, so any observation model and link works: this is IRLS for the
+canonical links). The step length :math:`\alpha_i` comes from Armijo backtracking per neuron, and the
+iteration stops when the Newton decrement :math:`\lambda_i^2/2 = g_i^\top H_i^{-1} g_i / 2` (the predicted
+gain in nats) falls below ``tol`` for every neuron. Neurons that do not converge are handed to Optax's
+L-BFGS; a neuron that still does not converge is reported (``converged=False`` and a warning).
+
+The Laplace approximation :math:`w_i \mid s \approx \mathcal N(\hat w_i, H_i^{-1})` gives the
+covariance and standard errors of every coefficient at no extra cost.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..data import SpikeData
+from ..models.priors import GaussianPrior
+from ..neurons.glm import GLMNetwork, GLMParams
+
+__all__ = ["fit_map", "MAPResult", "ConvergenceWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped before meeting its convergence criterion."""
+
+
+@dataclass
+class MAPResult:
+    """Result of :func:`fit_map`.
+
+    Attributes
+    ----------
+    params : GLMParams
+        The MAP / ML estimate.
+    log_likelihood : float
+        Total log-likelihood of the data at ``params`` (nats, including ``-log s!`` for Poisson).
+    log_likelihood_per_neuron : ndarray (N,)
+    log_posterior_per_neuron : ndarray (N,)
+        Log-likelihood minus the prior's quadratic penalty.
+    converged : ndarray of bool (N,)
+    n_iterations : ndarray of int (N,)
+        Newton iterations (plus L-BFGS iterations where the fallback ran).
+    newton_decrement : ndarray (N,)
+        Final :math:`\\lambda^2/2` per neuron (nats).
+    solver : list of str
+        ``"newton"`` or ``"newton+lbfgs"`` per neuron.
+    covariance : ndarray (N, F, F)
+        Laplace covariance :math:`H_i^{-1}` of each neuron's flat weights (zero for masked entries).
+    standard_errors : GLMParams
+        Square roots of the covariance diagonals, in the shape of the parameters.
+    """
+
+    params: GLMParams
+    log_likelihood: float
+    log_likelihood_per_neuron: np.ndarray
+    log_posterior_per_neuron: np.ndarray
+    converged: np.ndarray
+    n_iterations: np.ndarray
+    newton_decrement: np.ndarray
+    solver: list
+    covariance: np.ndarray
+    standard_errors: GLMParams
+
+    def filter_standard_errors(self, net: GLMNetwork) -> dict:
+        r"""Pointwise standard errors of the filters in lag space: :math:`\sqrt{m_\ell^\top \Sigma m_\ell}`."""
+        n, ds, bs, bh = net.n_neurons, net.n_stimulus_dims, net.n_stimulus_basis, net.n_history_basis
+        out = {}
+        if net.stimulus_basis is not None and ds > 0:
+            m = net.stimulus_basis.matrix
+            cov = self.covariance[:, : ds * bs, : ds * bs].reshape(n, ds, bs, ds, bs)
+            blocks = np.stack([cov[:, d, :, d, :] for d in range(ds)], axis=1)  # [N, D, B, B]
+            out["stimulus"] = np.sqrt(np.maximum(np.einsum("lb,ndbc,lc->ndl", m, blocks, m), 0.0))
+        if net.history_basis is not None and bh > 0:
+            m = net.history_basis.matrix
+            start = ds * bs
+            cov = self.covariance[:, start : start + n * bh, start : start + n * bh].reshape(n, n, bh, n, bh)
+            blocks = np.stack([cov[:, j, :, j, :] for j in range(n)], axis=1)  # [N, N, B, B]
+            out["coupling"] = np.sqrt(np.maximum(np.einsum("lb,njbc,lc->njl", m, blocks, m), 0.0))
+        return out
+
+
+# ------------------------------------------------------------------------------------ jitted pieces
+def _loglik_derivatives(observation, counts, potential):
+    """Per-bin log-likelihood and its first two derivatives in the potential."""
+
+    def total(u):
+        return observation.log_prob(counts, u).sum()
+
+    first, second = jax.jvp(jax.grad(total), (potential,), (jnp.ones_like(potential),))
+    return observation.log_prob(counts, potential), first, second
+
+
+@partial(jax.jit, static_argnames=("observation",))
+def _objective(design, counts, weights, precision, observation):
+    potential = design @ weights.T
+    loglik = observation.log_prob(counts, potential).sum(axis=0)
+    return loglik, loglik - 0.5 * jnp.einsum("nf,fg,ng->n", weights, precision, weights)
+
+
+def _negative_hessian(design, neg_second, precision, maskf):
+    """``X^T diag(-l'') X + P`` per neuron, restricted to free features (identity on masked ones)."""
+
+    def one(column):
+        return design.T @ (design * column[:, None])
+
+    hessian = jax.lax.map(one, neg_second.T) + precision[None]
+    hessian = hessian * maskf[:, :, None] * maskf[:, None, :]
+    return hessian + jax.vmap(jnp.diag)(1.0 - maskf)
+
+
+def _solve_pd(hessian, rhs):
+    """Solve ``H x = b`` per neuron by Cholesky, with Levenberg damping where H is not positive definite."""
+    chol = jnp.linalg.cholesky(hessian)
+    bad = jnp.any(~jnp.isfinite(chol), axis=(1, 2))
+    scale = jnp.max(jnp.abs(jax.vmap(jnp.diag)(hessian)), axis=1)
+    eye = jnp.eye(hessian.shape[-1], dtype=hessian.dtype)
+    damped = jnp.linalg.cholesky(hessian + (1e-8 * scale + 1e-12)[:, None, None] * eye)
+    chol = jnp.where(bad[:, None, None], damped, chol)
+    return jax.vmap(lambda c, b: jax.scipy.linalg.cho_solve((c, True), b))(chol, rhs), chol
+
+
+@partial(jax.jit, static_argnames=("observation", "max_halvings"))
+def _newton_step(design, counts, weights, potential, precision, maskf, active, observation, max_halvings=30):
+    loglik_terms, first, second = _loglik_derivatives(observation, counts, potential)
+    penalty = 0.5 * jnp.einsum("nf,fg,ng->n", weights, precision, weights)
+    objective = loglik_terms.sum(axis=0) - penalty
+    gradient = (first.T @ design - weights @ precision) * maskf
+    hessian = _negative_hessian(design, -second, precision, maskf)
+    direction, _ = _solve_pd(hessian, gradient)
+    decrement = jnp.sum(gradient * direction, axis=1)  # lambda^2
+    direction_potential = design @ direction.T  # [T, N]
+
+    def evaluate(step):
+        new_weights = weights + step[:, None] * direction
+        new_potential = potential + step[None, :] * direction_potential
+        value = observation.log_prob(counts, new_potential).sum(axis=0) - 0.5 * jnp.einsum(
+            "nf,fg,ng->n", new_weights, precision, new_weights
+        )
+        return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+
+    # Armijo backtracking per neuron; a tiny decrement is inside the quadratic region: take the full step.
+    def accepted(step, value):
+        return (value >= objective + 1e-4 * step * decrement) | (decrement < 1e-9)
+
+    def cond(state):
+        k, step, value = state
+        return (k < max_halvings) & jnp.any(active & ~accepted(step, value))
+
+    def body(state):
+        k, step, value = state
+        step = jnp.where(accepted(step, value) | ~active, step, 0.5 * step)
+        return k + 1, step, evaluate(step)
+
+    step0 = jnp.ones_like(objective)
+    _, step, value = jax.lax.while_loop(cond, body, (0, step0, evaluate(step0)))
+    ok = accepted(step, value) & active & jnp.isfinite(decrement)
+    step = jnp.where(ok, step, 0.0)
+    new_weights = weights + step[:, None] * direction
+    new_potential = potential + step[None, :] * direction_potential
+    return new_weights, new_potential, objective, 0.5 * decrement, ok
+
+
+@partial(jax.jit, static_argnames=("observation",))
+def _curvature(design, counts, weights, precision, maskf, observation):
+    potential = design @ weights.T
+    _, first, second = _loglik_derivatives(observation, counts, potential)
+    gradient = (first.T @ design - weights @ precision) * maskf
+    hessian = _negative_hessian(design, -second, precision, maskf)
+    direction, chol = _solve_pd(hessian, gradient)
+    return gradient, hessian, 0.5 * jnp.sum(gradient * direction, axis=1)
+
+
+def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol):
+    """Optax L-BFGS on the summed negative objective (neurons are independent, so this is N problems)."""
+
+    def loss(w):
+        w = w * maskf
+        return -_objective(design, counts, w, precision, observation)[1].sum()
+
+    optimizer = optax.lbfgs()
+    state = optimizer.init(weights)
+    value_and_grad = optax.value_and_grad_from_state(loss)
+
+    @jax.jit
+    def step(w, state):
+        value, grad = value_and_grad(w, state=state)
+        updates, state = optimizer.update(grad, state, w, value=value, grad=grad, value_fn=loss)
+        return optax.apply_updates(w, updates), state, jnp.max(jnp.abs(grad * maskf))
+
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        weights, state, grad_max = step(weights, state)
+        if not bool(jnp.isfinite(grad_max)):
+            break
+        if float(grad_max) < tol:
+            break
+    return weights * maskf, n_iter
+
+
+# ------------------------------------------------------------------------------------ public API
+def _check_prior(prior, net) -> np.ndarray:
+    if prior is None:
+        return np.zeros((net.n_features, net.n_features))
+    if isinstance(prior, GaussianPrior):
+        return prior.precision_matrix(net)
+    raise TypeError(
+        f"prior must be None (maximum likelihood) or a probsnn.models.GaussianPrior, got {type(prior).__name__}."
+    )
+
+
+def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray) -> np.ndarray:
+    """Zero filters and the bias of a homogeneous model (the ML bias of an intercept-only fit)."""
+    mean = data.counts.mean(axis=0)
+    has_bias_prior = precision[-1, -1] > 0
+    observation = net.observation
+    if observation.name == "bernoulli":
+        degenerate = (mean <= 0) | (mean >= 1)
+    else:
+        degenerate = mean <= 0
+    if np.any(degenerate) and not has_bias_prior:
+        i = int(np.argmax(degenerate))
+        what = "no spikes" if mean[i] <= 0 else "a spike in every bin"
+        raise ValueError(
+            f"neuron {net.neuron_names[i]!r} has {what} in the data, so its maximum-likelihood bias is "
+            "infinite. Drop the neuron, use more data, or give the bias a prior (GaussianPrior(bias=...))."
+        )
+    mean = np.clip(mean, 1e-3, 1 - 1e-3) if observation.name == "bernoulli" else np.maximum(mean, 1e-3)
+    if observation.name == "bernoulli":
+        bias = observation.temperature * np.log(mean / (1 - mean))
+    elif observation.link == "exp":
+        bias = np.log(mean)
+    else:
+        bias = np.log(np.expm1(mean))
+    weights = np.zeros((net.n_neurons, net.n_features))
+    weights[:, -1] = bias
+    return weights
+
+
+def fit_map(
+    net: GLMNetwork,
+    data: SpikeData,
+    prior: GaussianPrior | None = None,
+    init: GLMParams | None = None,
+    max_iter: int = 100,
+    tol: float | None = None,
+    lbfgs_max_iter: int = 2000,
+    design=None,
+    progress: bool | None = None,
+    warn: bool = True,
+) -> MAPResult:
+    r"""Maximum-likelihood or MAP fit of a GLM network to observed spikes, with Laplace standard errors.
+
+    Parameters
+    ----------
+    net : GLMNetwork
+    data : SpikeData
+        Observed spikes (and stimulus, if the network has stimulus filters).
+    prior : GaussianPrior, optional
+        Ridge / smoothing prior; ``None`` for maximum likelihood.
+    init : GLMParams, optional
+        Starting point; by default zero filters and the homogeneous-rate bias.
+    max_iter : int
+        Maximum Newton iterations.
+    tol : float, optional
+        Convergence threshold on the Newton decrement :math:`\lambda^2/2` in nats (default ``1e-10`` in
+        float64, ``1e-4`` in float32).
+    lbfgs_max_iter : int
+        Iterations of the Optax L-BFGS fallback for neurons Newton did not converge.
+    design : array, optional
+        A precomputed ``net.design_matrix(data)``.
+    progress : bool, optional
+        Show a progress bar (default: when writing to a terminal).
+    warn : bool
+        Emit a :class:`ConvergenceWarning` for neurons that did not converge.
+
+    Returns
+    -------
+    MAPResult
+    """
+    net.check_data(data)
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    precision_np = _check_prior(prior, net)
+    dtype = jnp.result_type(float)
+    if tol is None:
+        tol = 1e-10 if dtype == jnp.float64 else 1e-4
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}.")
+    if init is None:
+        weights = jnp.asarray(_initial_weights(net, data, precision_np), dtype)
+    else:
+        weights = net.flatten(net.check_params(init)).astype(dtype)
+    design = net.design_matrix(data) if design is None else jnp.asarray(design, dtype)
+    if design.shape != (data.n_bins, net.n_features):
+        raise ValueError(f"design has shape {design.shape}, expected {(data.n_bins, net.n_features)}.")
+    counts = jnp.asarray(data.counts, dtype)
+    precision = jnp.asarray(precision_np, dtype)
+    maskf = jnp.asarray(net.feature_mask, dtype)
+    observation = net.observation
+
+    from tqdm.auto import tqdm
+
+    potential = design @ weights.T
+    active = jnp.ones(net.n_neurons, bool)
+    n_iterations = np.zeros(net.n_neurons, int)
+    decrement = jnp.full(net.n_neurons, jnp.inf)
+    stalled = np.zeros(net.n_neurons, bool)
+    bar = tqdm(total=max_iter, desc="Newton", disable=(None if progress is None else not progress), leave=False)
+    for _ in range(max_iter):
+        weights, potential, _, decrement, moved = _newton_step(
+            design, counts, weights, potential, precision, maskf, active, observation
+        )
+        active_np = np.asarray(active)
+        n_iterations += active_np
+        decrement_np = np.asarray(decrement)
+        stalled |= active_np & ~np.asarray(moved) & ~(decrement_np <= tol)
+        active = jnp.asarray(active_np & ~(decrement_np <= tol) & ~stalled)
+        bar.update(1)
+        bar.set_postfix(max_decrement=f"{np.max(np.where(active_np, decrement_np, 0.0)):.2e}")
+        if not bool(jnp.any(active)):
+            break
+    bar.close()
+
+    gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+    converged = np.asarray(decrement) <= tol
+    solver = ["newton"] * net.n_neurons
+    if not converged.all():
+        todo = ~converged
+        new_weights, n_lbfgs = _lbfgs(
+            design, counts, weights, precision, maskf, observation, lbfgs_max_iter, tol=np.sqrt(tol)
+        )
+        weights = jnp.where(jnp.asarray(todo)[:, None], new_weights, weights)
+        gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+        # L-BFGS ends with a gradient test; polish with a few Newton steps where it is now well inside the basin.
+        for _ in range(5):
+            weights, _, _, dec, _ = _newton_step(design, counts, weights, design @ weights.T, precision, maskf,
+                                                 jnp.asarray(todo), observation)
+        gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+        for i in np.flatnonzero(todo):
+            solver[i] = "newton+lbfgs"
+            n_iterations[i] += n_lbfgs
+        converged = np.asarray(decrement) <= tol
+    if warn and not converged.all():
+        bad = [net.neuron_names[i] for i in np.flatnonzero(~converged)]
+        warnings.warn(
+            f"fit_map did not converge for neuron(s) {bad} (Newton decrement "
+            f"{np.asarray(decrement)[~converged]} > tol={tol}). Separable data or too little data for the "
+            "number of parameters are the usual causes: add a prior (GaussianPrior(ridge=...)) or more data.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+
+    loglik, logpost = _objective(design, counts, weights, precision, observation)
+    hessian_np = np.asarray(hessian, dtype=np.float64)
+    mask_np = np.asarray(net.feature_mask)
+    covariance = np.zeros_like(hessian_np)
+    for i in range(net.n_neurons):
+        free = np.flatnonzero(mask_np[i])
+        block = hessian_np[i][np.ix_(free, free)]
+        try:
+            inv = np.linalg.inv(block)
+        except np.linalg.LinAlgError:
+            inv = np.full_like(block, np.nan)
+        covariance[i][np.ix_(free, free)] = inv
+    standard_errors = net.unflatten(jnp.asarray(np.sqrt(np.maximum(np.diagonal(covariance, axis1=1, axis2=2), 0.0))))
+    return MAPResult(
+        params=net.unflatten(weights),
+        log_likelihood=float(jnp.sum(loglik)),
+        log_likelihood_per_neuron=np.asarray(loglik),
+        log_posterior_per_neuron=np.asarray(logpost),
+        converged=converged,
+        n_iterations=n_iterations,
+        newton_decrement=np.asarray(decrement),
+        solver=solver,
+        covariance=covariance,
+        standard_errors=standard_errors,
+    )
