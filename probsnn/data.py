@@ -162,6 +162,7 @@ class SpikeData:
         if not trains:
             raise ValueError("spike_times is empty: give one array of spike times per neuron.")
         counts = np.zeros((n_bins, len(trains)), dtype=np.int64)
+        edges = t_start + np.arange(n_bins + 1) * dt
         for neuron, train in enumerate(trains):
             if train.size == 0:
                 continue
@@ -179,9 +180,9 @@ class SpikeData:
                     f"spike_times[{neuron}][{k}] = {train[k]} lies outside the recording interval "
                     f"[{t_start}, {t_stop}); widen the interval or remove the spike explicitly."
                 )
-            bins = np.floor((train - t_start) / dt).astype(np.int64)
-            bins = np.minimum(bins, n_bins - 1)  # guards float round-off at t_stop - tiny
-            counts[:, neuron] = np.bincount(bins, minlength=n_bins)
+            # bin k = [edges[k], edges[k+1]), the convention of np.histogram with these edges
+            bins = np.searchsorted(edges, train, side="right") - 1
+            counts[:, neuron] = np.bincount(np.minimum(bins, n_bins - 1), minlength=n_bins)
         return cls(counts=counts, dt=dt, stimulus=stimulus, neuron_names=tuple(neuron_names or ()), t_start=t_start)
 
     # ------------------------------------------------------------------ properties
