@@ -114,9 +114,8 @@ def raised_cosine_log(
         -\pi, \pi\bigr)\bigr)\bigr)
 
     with centres :math:`c_j = \log(\ell_{\rm first} + b) + j\Delta` and the spacing :math:`\Delta` chosen
-    so that the last cosine returns to zero at the end of the window, ``l = window - 1``. Neighbouring
-    functions overlap by half their width, so the sum of the functions is flat (= 1) between the first and
-    last centre. Narrow bumps at short lags resolve refractoriness; wide ones at long lags save parameters.
+    so that the last cosine returns to zero at the end of the window, ``l = window - 1``. Each function
+    spans four spacings, so away from the first and last centres the functions sum to a constant (2). Narrow bumps at short lags resolve refractoriness; wide ones at long lags save parameters.
 
     Parameters
     ----------

@@ -1,0 +1,106 @@
+"""SpikeData: binning against np.histogram, splitting, and strict validation (property-based)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from probsnn import SpikeData
+
+
+def test_from_spike_times_matches_histogram():
+    rng = np.random.default_rng(0)
+    dt, t_start, t_stop = 0.002, 0.5, 2.5
+    trains = [np.sort(rng.uniform(t_start, t_stop, size=n)) for n in (50, 0, 200)]
+    data = SpikeData.from_spike_times(trains, dt=dt, t_start=t_start, t_stop=t_stop)
+    edges = t_start + np.arange(data.n_bins + 1) * dt
+    for i, train in enumerate(trains):
+        np.testing.assert_array_equal(data.counts[:, i], np.histogram(train, edges)[0])
+    assert data.n_bins == 1000 and data.n_neurons == 3
+    np.testing.assert_array_equal(data.n_spikes, [50, 0, 200])
+    np.testing.assert_allclose(data.mean_rates, np.array([50, 0, 200]) / 2.0)
+
+
+def test_bin_edges_are_half_open():
+    data = SpikeData.from_spike_times([np.array([0.0, 0.001, 0.0019999, 0.002])], dt=0.001, t_start=0.0, t_stop=0.003)
+    np.testing.assert_array_equal(data.counts[:, 0], [1, 2, 1])
+
+
+def test_split_and_slice_keep_alignment():
+    counts = np.arange(20).reshape(10, 2) % 3
+    stim = np.arange(10.0)
+    data = SpikeData(counts, dt=0.01, stimulus=stim)
+    train, test = data.split(0.7)
+    assert train.n_bins == 7 and test.n_bins == 3
+    np.testing.assert_array_equal(test.counts, counts[7:])
+    np.testing.assert_array_equal(test.stimulus[:, 0], stim[7:])
+    assert test.t_start == pytest.approx(0.07)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(counts=np.array([[0, 1], [np.nan, 0]]), dt=0.1), "non-finite"),
+        (dict(counts=np.array([[0, -1]]), dt=0.1), ">= 0"),
+        (dict(counts=np.array([[0.5, 1]]), dt=0.1), "whole numbers"),
+        (dict(counts=np.zeros((3, 2)), dt=0.0), "dt"),
+        (dict(counts=np.zeros((3, 2)), dt=0.1, stimulus=np.zeros(4)), "aligned"),
+        (dict(counts=np.zeros((3, 2)), dt=0.1, stimulus=np.array([0, np.inf, 0])), "non-finite"),
+        (dict(counts=np.zeros((3, 2)), dt=0.1, neuron_names=("a",)), "names"),
+        (dict(counts=np.zeros((3, 2, 1)), dt=0.1), "shape"),
+    ],
+)
+def test_bad_arrays_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SpikeData(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "trains, message",
+    [
+        ([np.array([0.3, 0.2])], "not sorted"),
+        ([np.array([0.2, 1.5])], "outside"),
+        ([np.array([-0.1])], "outside"),
+        ([np.array([0.1, np.nan])], "non-finite"),
+    ],
+)
+def test_bad_spike_times_raise(trains, message):
+    with pytest.raises(ValueError, match=message):
+        SpikeData.from_spike_times(trains, dt=0.01, t_start=0.0, t_stop=1.0)
+
+
+def test_interval_must_be_whole_bins():
+    with pytest.raises(ValueError, match="whole number of bins"):
+        SpikeData.from_spike_times([np.array([0.1])], dt=0.3, t_start=0.0, t_stop=1.0)
+
+
+def test_check_binary_names_the_bin():
+    data = SpikeData(np.array([[0, 1], [2, 0]]), dt=0.1, neuron_names=("a", "b"))
+    with pytest.raises(ValueError, match="bin 1 of neuron 'a'"):
+        data.check_binary()
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+                  elements=st.floats(allow_nan=True, allow_infinity=True, width=64)))
+def test_any_invalid_counts_raise_and_valid_ones_pass(counts):
+    valid = np.all(np.isfinite(counts)) and np.all(counts >= 0) and np.all(counts == np.round(counts))
+    if valid:
+        data = SpikeData(counts, dt=0.01)
+        np.testing.assert_array_equal(data.counts, counts)  # nothing clipped or changed
+    else:
+        with pytest.raises(ValueError):
+            SpikeData(counts, dt=0.01)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-1.0, max_value=2.0, allow_nan=False), min_size=1, max_size=30))
+def test_any_spike_times_are_binned_exactly_or_refused(times):
+    times = np.asarray(times)
+    ok = np.all(np.diff(times) >= 0) and times.min() >= 0.0 and times.max() < 1.0
+    if ok:
+        data = SpikeData.from_spike_times([times], dt=0.01, t_start=0.0, t_stop=1.0)
+        assert data.counts.sum() == len(times)  # no spike dropped
+    else:
+        with pytest.raises(ValueError):
+            SpikeData.from_spike_times([times], dt=0.01, t_start=0.0, t_stop=1.0)
