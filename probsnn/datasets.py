@@ -141,7 +141,13 @@ def load_npz(path) -> SpikeData:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files"):
+            raise ValueError("it holds a single array, not named arrays")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {path} as an .npz archive of named arrays: {err}") from err
+    try:
+        with archive as f:
             keys = set(f.files)
             if {"stim", "frame_dt", "spike_times", "spike_offsets"} <= keys:
                 return load_pillow_rgc(path)

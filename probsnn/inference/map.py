@@ -169,13 +169,18 @@ def _negative_hessian(design, neg_second, precision, maskf, hessian_dtype=None, 
 
 
 def _solve_pd(hessian, rhs):
-    """Solve ``H x = b`` per neuron by Cholesky, with Levenberg damping where H is not positive definite."""
+    """Solve ``H x = b`` per neuron by Cholesky, with Levenberg damping where H is not positive definite.
+
+    The damped factorisation deliberately depends on the first one: two independent batched LAPACK calls in
+    one program may run concurrently, and jaxlib's batched kernels then wait on each other's worker threads
+    (a deadlock seen on 2-core machines).
+    """
     chol = jnp.linalg.cholesky(hessian)
     bad = jnp.any(~jnp.isfinite(chol), axis=(1, 2))
     scale = jnp.max(jnp.abs(jax.vmap(jnp.diag)(hessian)), axis=1)
+    shift = jnp.where(bad, 1e-8 * scale + 1e-12, 0.0)
     eye = jnp.eye(hessian.shape[-1], dtype=hessian.dtype)
-    damped = jnp.linalg.cholesky(hessian + (1e-8 * scale + 1e-12)[:, None, None] * eye)
-    chol = jnp.where(bad[:, None, None], damped, chol)
+    chol = jnp.linalg.cholesky(hessian + shift[:, None, None] * eye)
     return jax.vmap(lambda c, b: jax.scipy.linalg.cho_solve((c, True), b))(chol, rhs), chol
 
 

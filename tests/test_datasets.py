@@ -1,0 +1,83 @@
+"""Loaders: nitime's grasshopper recordings, Pillow's RGC files (.mat folder and .npz), user .npz."""
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+from probsnn import SpikeData, datasets
+
+
+def test_grasshopper_recordings():
+    data = datasets.load_grasshopper(1, dt=0.001)
+    assert data.n_bins == 10_000 and data.n_neurons == 1
+    assert data.n_spikes[0] == 929  # every spike of the file, none dropped
+    assert data.is_binary
+    np.testing.assert_allclose(data.stimulus.mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(data.stimulus.std(), 1.0)
+    raw = datasets.load_grasshopper(2, dt=0.0005, standardize=False)
+    assert raw.n_bins == 20_000 and raw.n_spikes[0] == 868
+    # bin averages of the 20 kHz stimulus: the first bin averages the first 10 samples of the file
+    from importlib import resources
+
+    table = np.loadtxt(str(resources.files("nitime") / "data" / "grasshopper_stimulus2.txt"))
+    np.testing.assert_allclose(raw.stimulus[0, 0], table[:10, 1].mean())
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(recording=3), "recording"), (dict(dt=0.00012), "multiple of 50 us")])
+def test_grasshopper_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        datasets.load_grasshopper(**kwargs)
+
+
+def _fake_rgc(tmp_path):
+    rng = np.random.default_rng(0)
+    frame_dt = 0.00834
+    stim = rng.choice([-0.48, 0.48], size=500)
+    trains = [np.sort(rng.uniform(0, 500 * frame_dt, size=n)) for n in (40, 30, 60, 50)]
+    folder = tmp_path / "data_RGCs"
+    folder.mkdir()
+    savemat(folder / "Stim.mat", {"Stim": stim[:, None]})
+    savemat(folder / "stimtimes.mat", {"stimtimes": ((np.arange(500) + 1) * frame_dt)[:, None]})
+    cells = np.empty((1, 4), dtype=object)
+    for i, train in enumerate(trains):
+        cells[0, i] = train[:, None]
+    savemat(folder / "SpTimes.mat", {"SpTimes": cells})
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in trains])])
+    np.savez(tmp_path / "rgc.npz", stim=stim, stim_times=(np.arange(500) + 1) * frame_dt, frame_dt=frame_dt,
+             spike_times=np.concatenate(trains), spike_offsets=offsets, cell_ids=np.arange(1, 5),
+             cell_types=np.array(["OFF", "OFF", "ON", "ON"]))
+    return folder, tmp_path / "rgc.npz", trains, stim, frame_dt
+
+
+def test_pillow_loader_reads_mat_folder_and_npz_identically(tmp_path):
+    folder, npz, trains, stim, frame_dt = _fake_rgc(tmp_path)
+    from_mat = datasets.load_pillow_rgc(folder)
+    from_npz = datasets.load_pillow_rgc(npz)
+    np.testing.assert_array_equal(from_mat.counts, from_npz.counts)
+    edges = np.arange(501) * frame_dt
+    for i, train in enumerate(trains):
+        np.testing.assert_array_equal(from_npz.counts[:, i], np.histogram(train, edges)[0])
+    np.testing.assert_array_equal(from_npz.stimulus[:, 0], stim)
+    assert from_npz.neuron_names == ("cell1-OFF", "cell2-OFF", "cell3-ON", "cell4-ON")
+    assert datasets.load_pillow_rgc(npz, cells=[2]).neuron_names == ("cell3-ON",)
+    with pytest.raises(ValueError, match="out of range"):
+        datasets.load_pillow_rgc(npz, cells=[4])
+
+
+def test_load_npz_layouts_and_errors(tmp_path):
+    counts = np.random.default_rng(1).poisson(0.2, size=(100, 2))
+    np.savez(tmp_path / "counts.npz", counts=counts, dt=0.002, neuron_names=np.array(["a", "b"]))
+    data = datasets.load_npz(tmp_path / "counts.npz")
+    np.testing.assert_array_equal(data.counts, counts)
+    assert data.neuron_names == ("a", "b") and data.dt == 0.002
+    np.savez(tmp_path / "times.npz", spike_times=np.array([0.01, 0.05, 0.02]), spike_offsets=np.array([0, 2, 3]),
+             dt=0.01, t_stop=0.1)
+    times = datasets.load_npz(tmp_path / "times.npz")
+    assert times.n_spikes.tolist() == [2, 1]
+    np.savez(tmp_path / "bad.npz", something=np.zeros(3), dt=0.1)
+    with pytest.raises(ValueError, match="expected 'counts'"):
+        datasets.load_npz(tmp_path / "bad.npz")
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="cannot read"):
+        datasets.load_npz(tmp_path / "garbage.npz")
+    with pytest.raises(FileNotFoundError):
+        datasets.load_npz(tmp_path / "missing.npz")
