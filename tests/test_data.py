@@ -104,3 +104,27 @@ def test_any_spike_times_are_binned_exactly_or_refused(times):
     else:
         with pytest.raises(ValueError):
             SpikeData.from_spike_times([times], dt=0.01, t_start=0.0, t_stop=1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40))
+def test_any_length_mismatch_raises(n_counts, n_stimulus):
+    if n_counts == n_stimulus:
+        assert SpikeData(np.zeros((n_counts, 1)), dt=0.01, stimulus=np.zeros(n_stimulus)).n_bins == n_counts
+    else:
+        with pytest.raises(ValueError, match="aligned"):
+            SpikeData(np.zeros((n_counts, 1)), dt=0.01, stimulus=np.zeros(n_stimulus))
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.int64, st.tuples(st.integers(1, 30), st.integers(1, 4)), elements=st.integers(0, 3)))
+def test_bernoulli_models_refuse_any_multi_spike_bin(counts):
+    from probsnn import GLMNetwork, basis
+
+    data = SpikeData(counts, dt=0.01)
+    net = GLMNetwork(counts.shape[1], history_basis=basis.identity(2), observation="bernoulli")
+    if counts.max() <= 1:
+        net.check_data(data)
+    else:
+        with pytest.raises(ValueError, match="binary spikes"):
+            net.check_data(data)
