@@ -14,7 +14,18 @@ from .models.priors import GaussianPrior, GLMPriors
 from .neurons.glm import BernoulliObservation, GLMNetwork, GLMParams, PoissonObservation
 
 # --- deterministic limits (issue 7) ---
+from . import regularisers, surrogates
+from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entropy, project_neuron_params, run_network
+from .inference.eprop import EpropParams, eprop_gradient, init_eprop
+from .inference.ostl import ostl_gradient
+from .neurons.lif import (
+    ALIFParams, FeedForwardParams, LIFParams, Neuron, RecurrentParams, alif_neuron, alif_params,
+    feedforward_layer, init_feedforward, init_recurrent, lif_neuron, lif_params, recurrent_layer,
+)
+from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
 
 # --- stochastic hardware (issue 9) ---
+from . import hardware
+from .hardware import PCMConfig, realise_weights
 
 # --- other issues ---

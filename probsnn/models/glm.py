@@ -17,6 +17,7 @@ import numpyro
 
 from ..neurons.glm import GLMParams
 from .priors import GLMPriors
+from .sparsity import StructuredPrior
 
 __all__ = ["glm_network"]
 
@@ -24,6 +25,8 @@ __all__ = ["glm_network"]
 def _sample_weights(name, prior, shape):
     if 0 in shape:
         return jnp.zeros(shape)
+    if isinstance(prior, StructuredPrior):  # horseshoe, hierarchical, ...: samples its own sites
+        return prior.sample(name, shape)
     return numpyro.sample(name, prior.expand(shape).to_event(len(shape)))
 
 
@@ -38,6 +41,8 @@ def glm_network(design, counts=None, *, net, priors: GLMPriors | None = None):
         Observed spike counts (the ``obs`` site); ``None`` to sample them (one-step-ahead predictive).
     net : probsnn.GLMNetwork
     priors : GLMPriors, optional
+        Scalar NumPyro distributions (expanded per weight) or, for ``stimulus`` and ``coupling``,
+        structured priors from :mod:`probsnn.models.sparsity` (horseshoe, Laplace, hierarchical).
 
     Sample sites: ``stimulus_weights`` ``[N, D, Bs]``, ``coupling_weights`` ``[N, N, Bh]``, ``bias``
     ``[N]``, ``obs`` ``[T, N]``; deterministic site ``potential`` is not recorded (it is ``T x N``).

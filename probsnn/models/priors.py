@@ -91,7 +91,9 @@ class GLMPriors(NamedTuple):
     """Priors of the NumPyro GLM model's sample sites (scalar NumPyro distributions, expanded per entry).
 
     ``None`` entries take the defaults: Normal(0, 1) on stimulus and coupling weights, Normal(0, 5) on
-    the bias. ``penalty`` adds a :class:`GaussianPrior` (e.g. smoothing) on top as a ``numpyro.factor``.
+    the bias. ``stimulus`` and ``coupling`` may also be structured priors from :mod:`probsnn.models.sparsity`
+    (:class:`~probsnn.models.sparsity.HorseshoePrior`, :class:`~probsnn.models.sparsity.LaplacePrior`,
+    :class:`~probsnn.models.sparsity.HierarchicalNormalPrior`). ``penalty`` adds a :class:`GaussianPrior` (e.g. smoothing) on top as a ``numpyro.factor``.
     """
 
     stimulus: object = None
@@ -108,9 +110,22 @@ class GLMPriors(NamedTuple):
             self.bias if self.bias is not None else _default(5.0),
             self.penalty,
         )
+        from .sparsity import StructuredPrior
+
         for name, prior in zip(("stimulus", "coupling", "bias"), out[:3]):
+            if isinstance(prior, StructuredPrior) and name != "bias":
+                continue
             if not isinstance(prior, dist.Distribution):
                 raise TypeError(f"GLMPriors.{name} must be a numpyro distribution, got {type(prior).__name__}.")
+            for arg, constraint in getattr(prior, "arg_constraints", {}).items():
+                value = getattr(prior, arg, None)
+                if value is None:
+                    continue
+                if not bool(np.all(np.asarray(constraint(value)))):
+                    raise ValueError(
+                        f"GLMPriors.{name}: {type(prior).__name__} has an invalid {arg}={np.asarray(value)!r} "
+                        f"(must satisfy {constraint}); e.g. scales must be positive."
+                    )
             if prior.event_shape != ():
                 raise ValueError(
                     f"GLMPriors.{name} must be a scalar (univariate) distribution that is expanded per weight; "

@@ -1,0 +1,317 @@
+r"""Binary stochastic synapses with stochastic STDP, and a winner-take-all network that learns prototypes.
+
+A binary synapse holds :math:`w \in \{0, 1\}` (read as :math:`\{0, 1\}` or, with ``signed=True``,
+:math:`\{-1, +1\}`). Stochastic STDP (Suri et al., *IEEE Trans. Electron Devices* 60:2402, 2013;
+Querlioz et al., *IEEE Trans. Nanotechnol.* 12:288, 2013; Yousefzadeh et al., *Front. Neurosci.*
+12:665, 2018): at a post-synaptic spike of neuron :math:`i`, each synapse :math:`ij`
+
+* whose pre-synaptic neuron fired :math:`\Delta t_j \le W` bins before is set to 1 with probability
+  :math:`p^\text{pot}_{ij} = \gamma_\text{pot}\, k(\Delta t_j)`, :math:`k = e^{-\Delta t/\tau_\text{pot}}`
+  (or 1 for a box window);
+* otherwise is set to 0 with probability :math:`p^\text{dep} = \gamma_\text{dep}`.
+
+Its expected update is exactly the deterministic soft-bound rule
+:func:`probsnn.inference.stdp.windowed_stdp_update` (the analog STDP it is compared against):
+
+.. math::
+
+    \mathbb E[w'_{ij} - w_{ij} \mid w_{ij}] = [\Delta t_j \le W]\, p^\text{pot}_{ij} (1 - w_{ij})
+    - [\Delta t_j > W]\, \gamma_\text{dep}\, w_{ij},
+
+which is affine in :math:`w`, so it also holds for :math:`w \sim \mathrm{Bernoulli}(\bar w)` with
+:math:`\bar w` in place of :math:`w`. With probabilities 0 or 1 the stochastic rule is deterministic and
+equals the analog rule on binary weights.
+
+The winner-take-all network (Querlioz et al. 2013; Diehl & Cook, *Front. Comput. Neurosci.* 9:99, 2015)
+has ``N`` leaky integrators :math:`u_{i,t} = \lambda u_{i,t-1} + \sum_j w_{ij} s_{j,t}`; in each bin the
+neuron with the largest :math:`u_i - \vartheta_i > 0` fires (with ``signed=True`` the synapse
+contributes :math:`2 w_{ij} - 1`), all potentials are reset to 0 (lateral
+inhibition), and the winner's adaptive threshold grows by :math:`\vartheta_+` (homeostasis, relaxing to
+:math:`\vartheta_0` with time constant :math:`\tau_\vartheta`). Inputs are Bernoulli rate codes of
+intensities in [0, 1]. Only the winner's synapses learn.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..inference.stdp import WindowedSTDPParams, window_kernel, windowed_stdp_update
+
+__all__ = [
+    "switching_probabilities",
+    "binary_stdp_update",
+    "expected_binary_stdp_update",
+    "binary_weight_values",
+    "WTAConfig",
+    "WTAParams",
+    "WTAState",
+    "init_wta",
+    "synaptic_weights",
+    "wta_step",
+    "train_wta",
+    "wta_responses",
+    "assign_labels",
+    "predict_labels",
+]
+
+
+def switching_probabilities(params: WindowedSTDPParams, time_since_pre, post_spikes):
+    """``(p_set_one, p_set_zero)``, each ``[n_post, n_pre]``: the switching probabilities of each synapse.
+
+    ``time_since_pre`` ``[n_pre]`` (bins since the last pre spike, ``inf`` if none), ``post_spikes`` ``[n_post]``.
+    """
+    in_window, k = window_kernel(params, time_since_pre)
+    post = jnp.asarray(post_spikes)[:, None]
+    p_one = post * jnp.where(in_window, params.a_pot * k, 0.0)[None, :]
+    p_zero = post * jnp.where(in_window, 0.0, params.a_dep)[None, :]
+    return p_one, p_zero
+
+
+def binary_stdp_update(key, params: WindowedSTDPParams, weights, time_since_pre, post_spikes):
+    r"""One stochastic STDP event on binary ``weights`` ``[n_post, n_pre]`` (values 0/1); returns new weights.
+
+    One uniform draw :math:`u_{ij}` per synapse: set to 1 if :math:`u_{ij} < p^\text{pot}_{ij}`, to 0 if
+    :math:`u_{ij} < p^\text{dep}_{ij}` (the two are never both non-zero for the same synapse).
+    ``weights`` of shape ``[n_post, n_pre, K]`` are compound synapses of K binary devices (Bill &
+    Legenstein, Front. Neurosci. 8:412, 2014), each switching independently with the same probabilities.
+    """
+    p_one, p_zero = switching_probabilities(params, time_since_pre, post_spikes)
+    if jnp.ndim(weights) == 3:  # compound synapses: [n_post, n_pre, devices], each device switches independently
+        p_one, p_zero = p_one[..., None], p_zero[..., None]
+    u = jax.random.uniform(key, jnp.shape(weights), jnp.result_type(weights))
+    weights = jnp.where(u < p_one, 1.0, weights)
+    return jnp.where(u < p_zero, 0.0, weights).astype(jnp.result_type(weights))
+
+
+def expected_binary_stdp_update(params: WindowedSTDPParams, mean_weights, time_since_pre, post_spikes):
+    r""":math:`\mathbb E[w']` for :math:`w \sim \mathrm{Bernoulli}(\bar w)`: :math:`\bar w + p^\text{pot}(1-\bar w) - p^\text{dep}\bar w`."""
+    p_one, p_zero = switching_probabilities(params, time_since_pre, post_spikes)
+    return mean_weights + p_one * (1.0 - mean_weights) - p_zero * mean_weights
+
+
+def binary_weight_values(weights, signed: bool = False):
+    """The value a binary synapse contributes: ``w`` in {0, 1}, or ``2 w - 1`` in {-1, +1} if ``signed``."""
+    weights = jnp.asarray(weights)
+    return 2.0 * weights - 1.0 if signed else weights
+
+
+# ------------------------------------------------------------------------------------------ WTA network
+@dataclasses.dataclass(frozen=True)
+class WTAConfig:
+    """Winner-take-all network constants (time in bins).
+
+    ``n_neurons``: output neurons; ``n_bins``: bins per sample presentation; ``input_rate``: spike
+    probability per bin of an input of intensity 1; ``leak`` :math:`\\lambda \\in (0, 1]`;
+    ``threshold``: :math:`\\vartheta_0`; ``threshold_increment``: :math:`\\vartheta_+`; ``threshold_tau``:
+    relaxation time of the adaptive threshold (bins); ``rule``: ``"binary"`` (stochastic STDP on
+    {0, 1} synapses) or ``"analog"`` (deterministic :func:`~probsnn.inference.stdp.windowed_stdp_update`);
+    ``devices_per_synapse``: K binary devices per synapse for the binary rule (the synaptic weight is
+    their mean; K = 1 is a single binary synapse); ``signed``: synapses contribute :math:`2w - 1` (so {0, 1} reads as {-1, +1}) instead of :math:`w`;
+    ``stdp``: the :class:`~probsnn.inference.stdp.WindowedSTDPParams`.
+    """
+
+    n_neurons: int = 50
+    n_bins: int = 30
+    input_rate: float = 0.2
+    leak: float = 1.0
+    threshold: float = 6.0
+    threshold_increment: float = 0.5
+    threshold_tau: float = 3000.0
+    rule: str = "binary"
+    signed: bool = False
+    devices_per_synapse: int = 1
+    stdp: WindowedSTDPParams = WindowedSTDPParams(a_pot=0.1, a_dep=0.05, tau=20.0, window=10.0, kernel="box")
+
+    def __post_init__(self):
+        for name in ("n_neurons", "n_bins"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"WTAConfig.{name} must be a positive integer, got {v!r}.")
+        if not 0 < self.input_rate <= 1:
+            raise ValueError(f"WTAConfig.input_rate must be in (0, 1], got {self.input_rate!r}.")
+        if not 0 < self.leak <= 1:
+            raise ValueError(f"WTAConfig.leak must be in (0, 1], got {self.leak!r}.")
+        if not self.threshold > 0:
+            raise ValueError(f"WTAConfig.threshold must be > 0, got {self.threshold!r}.")
+        if not (self.threshold_increment >= 0 and self.threshold_tau > 0):
+            raise ValueError("WTAConfig needs threshold_increment >= 0 and threshold_tau > 0.")
+        if self.rule not in ("binary", "analog"):
+            raise ValueError(f"WTAConfig.rule must be 'binary' or 'analog', got {self.rule!r}.")
+        if int(self.devices_per_synapse) != self.devices_per_synapse or self.devices_per_synapse < 1:
+            raise ValueError(f"WTAConfig.devices_per_synapse must be a positive integer, got {self.devices_per_synapse!r}.")
+        if not isinstance(self.stdp, WindowedSTDPParams):
+            raise ValueError("WTAConfig.stdp must be a probsnn.inference.stdp.WindowedSTDPParams.")
+
+
+class WTAParams(NamedTuple):
+    """``weights`` ``[N, n_in]`` in [0, 1] (binary rule: ``[N, n_in, K]`` in {0, 1}); ``thresholds`` ``[N]``."""
+
+    weights: Any
+    thresholds: Any
+
+
+class WTAState(NamedTuple):
+    """``membrane`` ``[N]``; ``time_since_pre`` ``[n_in]`` (bins since the last input spike, inf if none)."""
+
+    membrane: Any
+    time_since_pre: Any
+
+
+def init_wta(key, n_inputs: int, config: WTAConfig, mean_weight: float = 0.5) -> WTAParams:
+    """Random initial weights: Bernoulli(``mean_weight``) for the binary rule, U(0, 2 ``mean_weight``) for analog."""
+    if int(n_inputs) != n_inputs or n_inputs < 1:
+        raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}.")
+    if not 0 < mean_weight <= 0.5:
+        raise ValueError(f"mean_weight must be in (0, 0.5], got {mean_weight!r}.")
+    shape = (config.n_neurons, int(n_inputs))
+    dtype = jnp.result_type(float)
+    if config.rule == "binary":
+        w = jax.random.bernoulli(key, mean_weight, shape + (config.devices_per_synapse,)).astype(dtype)
+    else:
+        w = jax.random.uniform(key, shape, dtype, 0.0, 2.0 * mean_weight)
+    return WTAParams(w, jnp.full((config.n_neurons,), config.threshold, dtype))
+
+
+def synaptic_weights(params: WTAParams):
+    """Effective synaptic weights ``[N, n_in]``: the weights, or the mean over the devices of compound synapses."""
+    w = params.weights
+    return jnp.mean(w, axis=-1) if jnp.ndim(w) == 3 else w
+
+
+def wta_step(config: WTAConfig, params: WTAParams, state: WTAState, pre_spikes):
+    """One bin of the WTA network: ``(state, post_spikes)``; at most one neuron (the winner) spikes."""
+    weights = binary_weight_values(synaptic_weights(params), config.signed)
+    membrane = config.leak * state.membrane + weights @ pre_spikes
+    margin = membrane - params.thresholds
+    winner = jnp.argmax(margin)
+    fired = margin[winner] > 0
+    post = jnp.zeros_like(membrane).at[winner].set(fired.astype(membrane.dtype))
+    membrane = jnp.where(fired, jnp.zeros_like(membrane), membrane)
+    time_since_pre = jnp.where(pre_spikes > 0, 0.0, state.time_since_pre + 1.0)
+    return WTAState(membrane, time_since_pre), post
+
+
+def _present(config, params, key, intensities, learn):
+    k_in, k_learn = jax.random.split(key)
+    n_in = intensities.shape[-1]
+    dtype = params.weights.dtype
+    spikes = jax.random.bernoulli(k_in, config.input_rate * intensities, (config.n_bins, n_in)).astype(dtype)
+    state = WTAState(jnp.zeros((config.n_neurons,), dtype), jnp.full((n_in,), jnp.inf, dtype))
+    decay = math.exp(-1.0 / config.threshold_tau)
+
+    def body(carry, inputs):
+        params, state = carry
+        pre, k = inputs
+        state, post = wta_step(config, params, state, pre)
+        if learn:
+            # only the winner (at most one neuron per bin) can learn: update its row alone
+            winner = jnp.argmax(post)
+            row, fired = params.weights[winner][None], post[winner][None]
+            if config.rule == "binary":
+                row = binary_stdp_update(k, config.stdp, row, state.time_since_pre, fired)
+            else:
+                row = windowed_stdp_update(config.stdp, row, state.time_since_pre, fired)
+            w = params.weights.at[winner].set(row[0])
+            theta = config.threshold + decay * (params.thresholds - config.threshold)
+            theta = theta + config.threshold_increment * post
+            params = WTAParams(w, theta)
+        return (params, state), post
+
+    keys = jax.random.split(k_learn, config.n_bins)
+    (params, _), posts = jax.lax.scan(body, (params, state), (spikes, keys))
+    return params, posts.sum(axis=0)
+
+
+def _check_images(images, n_inputs=None):
+    shape = np.shape(images)
+    if len(shape) != 2:
+        raise ValueError(f"images must be [n_samples, n_inputs] intensities in [0, 1], got shape {shape}.")
+    if n_inputs is not None and shape[1] != n_inputs:
+        raise ValueError(f"images have {shape[1]} inputs but the network has {n_inputs}.")
+    arr = np.asarray(images)
+    if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+        raise ValueError("image intensities must be finite and in [0, 1] (divide 8x8 digits by 16).")
+
+
+def _check_params(params, config):
+    if not isinstance(params, WTAParams):
+        raise ValueError(f"params must be WTAParams (see init_wta), got {type(params).__name__}.")
+    expected = 3 if config.rule == "binary" else 2
+    if np.ndim(params.weights) != expected:
+        raise ValueError(
+            f"the {config.rule!r} rule needs weights with {expected} dimensions, got shape {np.shape(params.weights)}; "
+            "create them with init_wta(key, n_inputs, config)."
+        )
+    if np.shape(params.thresholds) != (np.shape(params.weights)[0],):
+        raise ValueError("thresholds must have one entry per neuron.")
+
+
+def train_wta(key, params: WTAParams, images, config: WTAConfig, n_epochs: int = 1) -> WTAParams:
+    """Unsupervised learning: present ``images`` ``[n, n_in]`` (shuffled each epoch) with STDP on."""
+    _check_images(images, np.shape(params.weights)[1])
+    _check_params(params, config)
+    if int(n_epochs) != n_epochs or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+    images = jnp.asarray(images, params.weights.dtype)
+    return _train_jit(key, params, images, config, int(n_epochs))
+
+
+def _train(key, params, images, config, n_epochs):
+    def epoch(params, k):
+        k_perm, k_samples = jax.random.split(k)
+        order = jax.random.permutation(k_perm, images.shape[0])
+
+        def sample(params, inputs):
+            x, ks = inputs
+            params, _ = _present(config, params, ks, x, learn=True)
+            return params, None
+
+        params, _ = jax.lax.scan(sample, params, (images[order], jax.random.split(k_samples, images.shape[0])))
+        return params, None
+
+    params, _ = jax.lax.scan(epoch, params, jax.random.split(key, n_epochs))
+    return params
+
+
+_train_jit = jax.jit(_train, static_argnums=(3, 4))
+
+
+def _responses(key, params, images, config):
+    keys = jax.random.split(key, images.shape[0])
+    return jax.vmap(lambda x, k: _present(config, params, k, x, learn=False)[1])(images, keys)
+
+
+_responses_jit = jax.jit(_responses, static_argnums=3)
+
+
+def wta_responses(key, params: WTAParams, images, config: WTAConfig):
+    """Spike counts ``[n, N]`` of the frozen network for each image (no learning)."""
+    _check_images(images, np.shape(params.weights)[1])
+    _check_params(params, config)
+    return _responses_jit(key, params, jnp.asarray(images, params.weights.dtype), config)
+
+
+def assign_labels(responses, labels, n_classes: int):
+    """Label of each neuron: the class with the highest mean spike count (Diehl & Cook 2015). Returns ``[N]``."""
+    responses, labels = np.asarray(responses), np.asarray(labels)
+    if responses.shape[0] != labels.shape[0]:
+        raise ValueError(f"{responses.shape[0]} responses but {labels.shape[0]} labels.")
+    means = np.stack([responses[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(responses.shape[1])
+                      for c in range(n_classes)])
+    return means.argmax(axis=0)
+
+
+def predict_labels(responses, neuron_labels, n_classes: int):
+    """Class with the highest mean spike count over the neurons assigned to it; ``[n]``."""
+    responses, neuron_labels = np.asarray(responses), np.asarray(neuron_labels)
+    scores = np.full((responses.shape[0], n_classes), -np.inf)
+    for c in range(n_classes):
+        members = neuron_labels == c
+        if np.any(members):
+            scores[:, c] = responses[:, members].mean(axis=1)
+    return scores.argmax(axis=1)

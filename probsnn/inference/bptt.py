@@ -1,0 +1,161 @@
+r"""Surrogate-gradient backpropagation through time (BPTT) for deterministic spiking networks.
+
+A network is a stack of layers (:class:`~probsnn.neurons.lif.FeedForwardParams` or
+:class:`~probsnn.neurons.lif.RecurrentParams`), each with its :class:`~probsnn.neurons.lif.Neuron`
+type; :func:`run_network` unrolls it with ``lax.scan`` layer by layer. The gradient of a loss is the
+exact reverse-mode derivative of the unrolled computation (``jax.grad``), with the Heaviside
+derivative replaced by the surrogate (Neftci, Mostafa & Zenke 2019). Optimisation uses Optax.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..neurons.lif import FeedForwardParams, Neuron, RecurrentParams, feedforward_layer, recurrent_layer
+
+__all__ = ["run_network", "membrane_cross_entropy", "classification_loss", "fit_bptt", "accuracy", "project_neuron_params"]
+
+
+def _check_network(neurons, params):
+    if isinstance(neurons, Neuron):
+        raise ValueError("neurons must be a sequence with one Neuron per layer, e.g. [lif_neuron(), lif_neuron()].")
+    if len(neurons) != len(params) or len(params) == 0:
+        raise ValueError(f"got {len(neurons)} neuron types for {len(params)} layers; give one per layer (>= 1).")
+    for i in range(1, len(params)):
+        n_prev = np.shape(params[i - 1].weights)[1]
+        if np.shape(params[i].weights)[0] != n_prev:
+            raise ValueError(
+                f"layer {i} expects {np.shape(params[i].weights)[0]} inputs but layer {i - 1} has {n_prev} neurons."
+            )
+
+
+def run_network(neurons: Sequence[Neuron], params: Sequence, inputs, unroll: int = 1):
+    """Run a layer stack over ``inputs`` ``[T, ..., n_in]``; returns the list of stacked states per layer."""
+    _check_network(neurons, params)
+    states = []
+    x = inputs
+    for neuron, layer in zip(neurons, params):
+        if isinstance(layer, RecurrentParams):
+            _, layer_states = recurrent_layer(neuron, layer, x, unroll=unroll)
+        elif isinstance(layer, FeedForwardParams):
+            _, layer_states = feedforward_layer(neuron, layer, x, unroll=unroll)
+        else:
+            raise ValueError(f"layer params must be FeedForwardParams or RecurrentParams, got {type(layer).__name__}.")
+        states.append(layer_states)
+        x = layer_states.spikes
+    return states
+
+
+def membrane_cross_entropy(membrane, labels):
+    r"""Cross-entropy of the time-averaged output membrane, :math:`\ell = -\log \mathrm{softmax}(\bar v)_y`.
+
+    ``membrane`` ``[T, B, C]``, integer ``labels`` ``[B]``; returns the batch mean.
+    """
+    logits = jnp.mean(membrane, axis=0)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def accuracy(membrane, labels):
+    """Fraction of samples whose time-averaged output membrane peaks at the label."""
+    return jnp.mean(jnp.argmax(jnp.mean(membrane, axis=0), axis=-1) == labels)
+
+
+def classification_loss(neurons: Sequence[Neuron], rate_penalty: Callable | None = None) -> Callable:
+    """``loss(params, inputs, labels)``: :func:`membrane_cross_entropy` of the last layer (+ optional penalty).
+
+    ``rate_penalty(states)`` receives the list of per-layer states (e.g. a
+    :func:`probsnn.regularisers.spike_rate_regulariser` on hidden spikes).
+    """
+
+    def loss(params, inputs, labels):
+        states = run_network(neurons, params, inputs)
+        value = membrane_cross_entropy(states[-1].membrane, labels)
+        if rate_penalty is not None:
+            value = value + rate_penalty(states)
+        return value
+
+    return loss
+
+
+def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int = 1, project: Callable | None = None):
+    """Minimise ``loss_fn(params, *batch)`` by BPTT (``jax.value_and_grad``) with an Optax optimiser.
+
+    Parameters
+    ----------
+    loss_fn : callable
+    params : pytree
+    batches : callable or sequence
+        A sequence of argument tuples, or ``batches(epoch)`` returning one.
+    optimizer : optax.GradientTransformation, optional
+        Default ``optax.adam(1e-3)``.
+    n_epochs : int
+    project : callable, optional
+        Applied to the parameters after each update (e.g. clip leaks into (0, 1]).
+
+    Returns
+    -------
+    params, losses : the trained parameters and the per-update losses (NumPy array).
+    """
+    if int(n_epochs) != n_epochs or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+    optimizer = optimizer if optimizer is not None else optax.adam(1e-3)
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def update(params, opt_state, *batch):
+        value, grads = jax.value_and_grad(loss_fn)(params, *batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        if project is not None:
+            params = project(params)
+        return params, opt_state, value
+
+    losses = []
+    for epoch in range(int(n_epochs)):
+        epoch_batches = batches(epoch) if callable(batches) else batches
+        for batch in epoch_batches:
+            params, opt_state, value = update(params, opt_state, *batch)
+            losses.append(value)
+    losses = np.asarray(jax.device_get(losses))
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError("BPTT produced a non-finite loss; lower the learning rate or check the inputs.")
+    return params, losses
+
+
+_DECAYS = ("leak", "adaptation_decay")
+_POSITIVE = ("threshold",)
+_NON_NEGATIVE = ("adaptation_strength", "ahp_strength")
+
+
+def project_neuron_params(params, min_decay: float = 1e-3, min_threshold: float = 1e-3):
+    """Projection onto the valid set after a gradient step (pass as ``fit_bptt(..., project=...)``).
+
+    Learnable leaks and adaptation decays are clipped into ``[min_decay, 1]``, thresholds to
+    ``>= min_threshold``, adaptation/AHP strengths to ``>= 0``. This is an explicit, opt-in constraint of
+    projected gradient descent; nothing is clipped unless it is used.
+    """
+    if not (0.0 < min_decay <= 1.0) or not min_threshold > 0.0:
+        raise ValueError("min_decay must lie in (0, 1] and min_threshold must be > 0.")
+
+    def project_layer(layer):
+        neuron = layer.neuron
+        if not hasattr(neuron, "_fields"):
+            return layer
+        updates = {}
+        for field in neuron._fields:
+            value = getattr(neuron, field)
+            if field in _DECAYS:
+                updates[field] = jnp.clip(value, min_decay, 1.0)
+            elif field in _POSITIVE:
+                updates[field] = jnp.maximum(value, min_threshold)
+            elif field in _NON_NEGATIVE:
+                updates[field] = jnp.maximum(value, 0.0)
+        return layer._replace(neuron=neuron._replace(**updates))
+
+    if hasattr(params, "neuron"):
+        return project_layer(params)
+    return type(params)(project_layer(layer) for layer in params)

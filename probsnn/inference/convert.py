@@ -1,0 +1,223 @@
+r"""Posterior draws of GLM network parameters as :class:`arviz.InferenceData`.
+
+Every Bayesian fit in probsnn (:func:`probsnn.fit_nuts`, :func:`probsnn.fit_svi`,
+:func:`probsnn.laplace_posterior`) returns an ``InferenceData`` built here, with
+
+* ``posterior``: the sample sites ``stimulus_weights`` ``(neuron, stimulus_dim, stimulus_basis)``,
+  ``coupling_weights`` ``(neuron, presynaptic, history_basis)``, ``bias`` ``(neuron)``, any
+  hyper-parameters of the prior, and the filters in lag space
+  (:math:`\kappa(\ell) = \sum_b w_b \phi_b(\ell)`): ``stimulus_filter`` ``(neuron, stimulus_dim, stimulus_lag)``
+  and ``coupling_filter`` ``(neuron, presynaptic, history_lag)``; masked (absent) connections are zero;
+* ``log_likelihood``: ``obs`` with the pointwise log-likelihood :math:`\log p(s_{i,t} \mid u_{i,t})` per
+  ``(time, neuron)``, or summed over consecutive blocks of bins (``(block, neuron)``, "leave one segment
+  out" for PSIS-LOO on long recordings);
+* ``sample_stats``: sampler statistics where the method has them (NUTS: ``diverging``, ``tree_depth``,
+  ``energy``, ``step_size``, ...), and for every method ``lp``, the log joint density of the draw;
+* ``observed_data``: ``obs``, the spike counts ``(time, neuron)``;
+* ``posterior_predictive`` (on request): ``obs`` drawn from the observation model at the posterior
+  potentials given the observed past (one-step-ahead predictive), and ``rate`` (spikes per second).
+
+Coordinates are named after the network's neurons, basis functions and lags, so ``az.summary`` and
+``az.plot_forest`` read naturally.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["to_inference_data", "draws_to_params", "posterior_filters"]
+
+_SITE_DIMS = {
+    "stimulus_weights": ["neuron", "stimulus_dim", "stimulus_basis"],
+    "coupling_weights": ["neuron", "presynaptic", "history_basis"],
+    "bias": ["neuron"],
+    "stimulus_filter": ["neuron", "stimulus_dim", "stimulus_lag"],
+    "coupling_filter": ["neuron", "presynaptic", "history_lag"],
+}
+
+
+def coords_for(net, data=None, n_blocks=None, block=None) -> dict:
+    """ArviZ coordinates named after the network's neurons, basis functions and lags."""
+    coords = {"neuron": list(net.neuron_names), "presynaptic": list(net.neuron_names),
+              "stimulus_dim": list(range(net.n_stimulus_dims))}
+    if net.stimulus_basis is not None:
+        name = net.stimulus_basis.name or "stim"
+        coords["stimulus_basis"] = [f"{name}[{b}]" for b in range(net.n_stimulus_basis)]
+        coords["stimulus_lag"] = [int(v) for v in np.asarray(net.stimulus_basis.lags)]
+    else:
+        coords["stimulus_basis"] = []
+        coords["stimulus_lag"] = []
+    if net.history_basis is not None:
+        name = net.history_basis.name or "hist"
+        coords["history_basis"] = [f"{name}[{b}]" for b in range(net.n_history_basis)]
+        coords["history_lag"] = [int(v) for v in np.asarray(net.history_basis.lags)]
+    else:
+        coords["history_basis"] = []
+        coords["history_lag"] = []
+    if data is not None:
+        coords["time"] = (data.t_start + data.dt * np.arange(data.n_bins)).tolist()
+    if n_blocks is not None:
+        coords["block"] = (np.arange(n_blocks) * block).tolist()  # first bin of each block
+    return coords
+
+
+def draws_to_params(net, draws: dict, batch_shape):
+    """A :class:`GLMParams` whose leaves have leading ``batch_shape`` (zero-size sites filled with zeros)."""
+    import jax.numpy as jnp
+
+    from ..neurons.glm import GLMParams
+
+    n = net.n_neurons
+    shapes = {"stimulus_weights": (n, net.n_stimulus_dims, net.n_stimulus_basis),
+              "coupling_weights": (n, n, net.n_history_basis), "bias": (n,)}
+    leaves = []
+    for field in GLMParams._fields:
+        if field in draws:
+            leaves.append(jnp.asarray(draws[field]))
+        else:
+            leaves.append(jnp.zeros(tuple(batch_shape) + shapes[field]))
+    return GLMParams(*leaves)
+
+
+def posterior_filters(net, params) -> dict:
+    """Filters in lag space for batched params (masked connections zero)."""
+    out = {}
+    if net.stimulus_basis is not None and net.n_stimulus_dims > 0:
+        w = np.asarray(params.stimulus_weights) * net.stimulus_mask[:, :, None]
+        out["stimulus_filter"] = np.einsum("...ndb,lb->...ndl", w, np.asarray(net.stimulus_basis.matrix))
+    if net.history_basis is not None:
+        w = np.asarray(params.coupling_weights) * net.coupling_mask[:, :, None]
+        out["coupling_filter"] = np.einsum("...njb,lb->...njl", w, np.asarray(net.history_basis.matrix))
+    return out
+
+
+def _check_block(log_likelihood, n_bins):
+    if log_likelihood in (None, False):
+        return None
+    if log_likelihood in ("bin", True):
+        return 1
+    if isinstance(log_likelihood, (int, np.integer)) and not isinstance(log_likelihood, bool):
+        if not 1 <= log_likelihood <= n_bins:
+            raise ValueError(f"log_likelihood block size must be between 1 and the number of bins ({n_bins}), "
+                             f"got {log_likelihood}.")
+        return int(log_likelihood)
+    raise ValueError(f"log_likelihood must be 'bin', a block size in bins (int), or None; got {log_likelihood!r}.")
+
+
+def _pointwise(net, design, counts, flat, block, batch=64):
+    """Per-draw log-likelihood ``[S, T, N]`` or block sums ``[S, T // block, N]`` (trailing bins dropped)."""
+    import jax
+    import jax.numpy as jnp
+
+    n_bins = design.shape[0]
+    n_blocks = n_bins // block
+    observation = net.observation
+
+    @jax.jit
+    def one(w):
+        terms = observation.log_prob(counts, design @ w.T)
+        if block == 1:
+            return terms
+        return terms[: n_blocks * block].reshape(n_blocks, block, -1).sum(axis=1)
+
+    return np.asarray(jax.lax.map(one, flat, batch_size=min(batch, flat.shape[0])))
+
+
+def _log_joint(net, design, counts, draws, priors, batch=64):
+    """Log joint density of each draw ``[S]`` under the NumPyro model (``lp``)."""
+    import jax
+    from numpyro.infer.util import log_density
+
+    from ..models.glm import glm_network
+
+    def one(draw):
+        value, _ = log_density(glm_network, (design, counts), dict(net=net, priors=priors), draw)
+        return value
+
+    n = next(iter(draws.values())).shape[0]
+    return np.asarray(jax.lax.map(jax.jit(one), draws, batch_size=min(batch, n)))
+
+
+def to_inference_data(net, data, draws: dict, *, design=None, priors=None, sample_stats=None,
+                      log_likelihood="bin", posterior_predictive=False, seed=0, attrs=None,
+                      compute_lp=True):
+    """Build the ``InferenceData`` of a fit from posterior draws.
+
+    Parameters
+    ----------
+    net : GLMNetwork
+    data : SpikeData
+    draws : dict of arrays
+        Sample-site values with leading ``(chain, draw)`` dimensions (sites of the NumPyro model
+        :func:`probsnn.models.glm_network`, including hyper-parameter sites of structured priors).
+    design : array (T, F), optional
+    priors : GLMPriors, optional
+        Used for ``lp`` in ``sample_stats``.
+    sample_stats : dict of arrays (chain, draw), optional
+    log_likelihood : "bin", int or None
+        Pointwise log-likelihood per bin, summed over blocks of this many bins, or not stored.
+    posterior_predictive : bool
+        Also draw one-step-ahead predictive spike counts and rates.
+    """
+    import arviz as az
+    import jax
+    import jax.numpy as jnp
+
+    from ..models.priors import GLMPriors
+
+    draws = {k: np.asarray(v) for k, v in draws.items()}
+    chains, n_draws = next(iter(draws.values())).shape[:2]
+    block = _check_block(log_likelihood, data.n_bins)
+    design = net.design_matrix(data) if design is None else jnp.asarray(design)
+    counts = jnp.asarray(data.counts, design.dtype)
+    params = draws_to_params(net, draws, (chains, n_draws))
+    flat = jax.vmap(jax.vmap(net.flatten))(params)  # [C, S, N, F]
+    flat_s = flat.reshape((chains * n_draws,) + flat.shape[2:])
+
+    posterior = dict(draws)
+    posterior.update(posterior_filters(net, params))
+    stats = {k: np.asarray(v) for k, v in (sample_stats or {}).items()}
+    if compute_lp:
+        site_draws = {k: jnp.asarray(v).reshape((chains * n_draws,) + v.shape[2:]) for k, v in draws.items()
+                      if not k.endswith("_filter")}
+        stats["lp"] = _log_joint(net, design, counts, site_draws, priors or GLMPriors()).reshape(chains, n_draws)
+
+    groups = dict(posterior=posterior, sample_stats=stats or None,
+                  observed_data={"obs": np.asarray(data.counts)})
+    dims = dict(_SITE_DIMS)
+    dims["obs"] = ["time", "neuron"]
+    n_blocks = None
+    if block is not None:
+        ll = _pointwise(net, design, counts, flat_s, block)
+        ll = ll.reshape((chains, n_draws) + ll.shape[1:])
+        if block > 1:
+            n_blocks = ll.shape[2]
+            groups["log_likelihood"] = {"obs_blocks": ll}
+            dims["obs_blocks"] = ["block", "neuron"]
+        else:
+            groups["log_likelihood"] = {"obs": ll}
+    if posterior_predictive:
+        potential = jnp.einsum("tf,snf->stn", design, flat_s)
+        keys = jax.random.split(jax.random.PRNGKey(seed), chains * n_draws)
+        counts_pp = jax.vmap(net.observation.sample)(keys, potential)
+        shape = (chains, n_draws, data.n_bins, net.n_neurons)
+        groups["posterior_predictive"] = {
+            "obs": np.asarray(counts_pp).reshape(shape),
+            "rate": np.asarray(net.observation.mean(potential)).reshape(shape) / data.dt,
+        }
+        dims["rate"] = ["time", "neuron"]
+    coords = coords_for(net, data, n_blocks, block)
+    present = set()
+    for group in groups.values():
+        if group:
+            present |= set(group)
+    dims = {k: v for k, v in dims.items() if k in present}
+    attrs = dict(attrs or {})
+    attrs.setdefault("inference_library", "numpyro")
+    attrs["probsnn_observation"] = net.observation.name
+    if block is not None:
+        attrs["log_likelihood_block_bins"] = int(block)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return az.from_dict(**groups, coords=coords, dims=dims, attrs=attrs)

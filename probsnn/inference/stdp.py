@@ -1,0 +1,237 @@
+r"""Spike-timing-dependent plasticity (STDP) with traces, as pure functions.
+
+Pair-based STDP (Song, Miller & Abbott, *Nat. Neurosci.* 3:919, 2000), in the trace formulation of
+Morrison, Diesmann & Gerstner (*Biol. Cybern.* 98:459, 2008). Each pre-synaptic neuron :math:`j` keeps
+a trace :math:`x_j` and each post-synaptic neuron :math:`i` a trace :math:`y_i`; per time bin
+
+.. math::
+
+    x_{j,t} &= e^{-\Delta t/\tau_+}\, x_{j,t-1} + s^\text{pre}_{j,t}, \qquad
+    y_{i,t} = e^{-\Delta t/\tau_-}\, y_{i,t-1} + s^\text{post}_{i,t}, \\
+    \Delta w_{ij,t} &= A_+\, f_+(w_{ij})\, s^\text{post}_{i,t}\, x_{j,t}
+                     \;-\; A_-\, f_-(w_{ij})\, s^\text{pre}_{j,t}\, e^{-\Delta t/\tau_-} y_{i,t-1},
+
+so that, summed over a spike train, every pair (pre at :math:`t_j`, post at :math:`t_i`) contributes
+:math:`A_+ e^{-(t_i-t_j)/\tau_+}` if :math:`t_j \le t_i` and :math:`-A_- e^{-(t_j-t_i)/\tau_-}` if
+:math:`t_i < t_j` ("all-to-all" pairing; simultaneous spikes count as causal). With
+``pairing="nearest"`` the traces are reset to 1 by a spike instead of incremented, so only the
+nearest preceding spike counts. Weight dependence: ``"additive"`` (Song et al. 2000:
+:math:`f_\pm = 1`, weights then kept in :math:`[w_\min, w_\max]` by the rule's hard bounds) or
+``"multiplicative"`` (soft bounds, :math:`f_+ = w_\max - w`, :math:`f_- = w - w_\min`; van Rossum et
+al. 2000).
+
+:func:`windowed_stdp_update` is the post-triggered soft-bound rule used in winner-take-all learning
+(Querlioz et al., *IEEE Trans. Nanotechnol.* 12:288, 2013): at a post-synaptic spike, a synapse whose
+pre-synaptic neuron fired within the window is potentiated towards 1 and every other synapse is
+depressed towards 0. It is the expected update of the binary stochastic rule of
+:mod:`probsnn.hardware.binary` (Suri et al. 2013; Yousefzadeh et al. 2018).
+
+Weights are ``[n_post, n_pre]``; spike arrays are time-major ``[T, n_pre]`` / ``[T, n_post]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "STDPParams",
+    "STDPTraces",
+    "init_traces",
+    "stdp_step",
+    "run_stdp",
+    "pair_sum_reference",
+    "WindowedSTDPParams",
+    "window_kernel",
+    "windowed_stdp_update",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class STDPParams:
+    """Pair-based STDP constants (defaults: Song et al. 2000, with ``a_minus/a_plus = 1.05``).
+
+    ``a_plus``, ``a_minus``: amplitudes (> = 0); ``tau_plus``, ``tau_minus``: trace time constants in
+    bins (> 0; 20 ms at 1 ms bins); ``w_min < w_max``: weight bounds; ``weight_dependence``:
+    ``"additive"`` or ``"multiplicative"``; ``pairing``: ``"all"`` (all-to-all) or ``"nearest"``.
+    """
+
+    a_plus: float = 0.005
+    a_minus: float = 0.00525
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    weight_dependence: str = "additive"
+    pairing: str = "all"
+
+    def __post_init__(self):
+        for name in ("a_plus", "a_minus"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"STDPParams.{name} must be a finite number >= 0, got {v!r}.")
+        for name in ("tau_plus", "tau_minus"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"STDPParams.{name} must be a positive time constant (bins), got {v!r}.")
+        if not self.w_min < self.w_max:
+            raise ValueError(f"STDPParams needs w_min < w_max, got {self.w_min} and {self.w_max}.")
+        if self.weight_dependence not in ("additive", "multiplicative"):
+            raise ValueError(
+                f"weight_dependence must be 'additive' or 'multiplicative', got {self.weight_dependence!r}."
+            )
+        if self.pairing not in ("all", "nearest"):
+            raise ValueError(f"pairing must be 'all' or 'nearest', got {self.pairing!r}.")
+
+
+class STDPTraces(NamedTuple):
+    """Pre-synaptic traces ``pre`` ``[n_pre]`` and post-synaptic traces ``post`` ``[n_post]``."""
+
+    pre: Any
+    post: Any
+
+
+def init_traces(n_pre: int, n_post: int, dtype=None) -> STDPTraces:
+    """Zero traces."""
+    dtype = dtype or jnp.result_type(float)
+    return STDPTraces(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
+
+
+def _advance(trace, spikes, decay, pairing):
+    if pairing == "all":
+        return decay * trace + spikes
+    return jnp.where(spikes > 0, 1.0, decay * trace)
+
+
+def stdp_step(params: STDPParams, weights, traces: STDPTraces, pre_spikes, post_spikes):
+    """One bin of pair-based STDP; returns ``(weights, traces)`` (see the module equations).
+
+    The additive rule keeps weights in ``[w_min, w_max]`` (the rule's hard bounds, Song et al. 2000).
+    """
+    pre = _advance(traces.pre, pre_spikes, math.exp(-1.0 / params.tau_plus), params.pairing)
+    decay_minus = math.exp(-1.0 / params.tau_minus)
+    post_before = decay_minus * traces.post  # post trace at this bin, before this bin's post spikes
+    if params.weight_dependence == "additive":
+        f_plus = f_minus = 1.0
+    else:
+        f_plus, f_minus = params.w_max - weights, weights - params.w_min
+    dw = params.a_plus * f_plus * jnp.outer(post_spikes, pre) - params.a_minus * f_minus * jnp.outer(
+        post_before, pre_spikes
+    )
+    weights = weights + dw
+    if params.weight_dependence == "additive":
+        weights = jnp.clip(weights, params.w_min, params.w_max)
+    post = _advance(traces.post, post_spikes, decay_minus, params.pairing)
+    return weights, STDPTraces(pre, post)
+
+
+def _check_trains(weights, pre_train, post_train):
+    w, pre, post = np.shape(weights), np.shape(pre_train), np.shape(post_train)
+    if len(w) != 2:
+        raise ValueError(f"weights must be [n_post, n_pre], got shape {w}.")
+    if len(pre) != 2 or len(post) != 2 or pre[0] != post[0]:
+        raise ValueError(f"spike trains must be time-major [T, n_pre] and [T, n_post] with equal T, got {pre}, {post}.")
+    if pre[1] != w[1] or post[1] != w[0]:
+        raise ValueError(f"weights {w} must be [n_post={post[1]}, n_pre={pre[1]}].")
+
+
+def run_stdp(params: STDPParams, weights, pre_train, post_train, traces: STDPTraces | None = None):
+    """Apply STDP over whole spike trains ``[T, n_pre]``, ``[T, n_post]`` with ``lax.scan``.
+
+    Returns ``(weights, traces)`` after the last bin.
+    """
+    if not isinstance(params, STDPParams):
+        raise ValueError(f"params must be STDPParams, got {type(params).__name__}.")
+    _check_trains(weights, pre_train, post_train)
+    weights = jnp.asarray(weights)
+    if traces is None:
+        traces = init_traces(weights.shape[1], weights.shape[0], weights.dtype)
+
+    def body(carry, spikes):
+        w, tr = carry
+        return stdp_step(params, w, tr, *spikes), None
+
+    (weights, traces), _ = jax.lax.scan(
+        body, (weights, traces), (jnp.asarray(pre_train, weights.dtype), jnp.asarray(post_train, weights.dtype))
+    )
+    return weights, traces
+
+
+def pair_sum_reference(params: STDPParams, pre_train, post_train):
+    r"""Total additive all-to-all weight change by explicit enumeration of spike pairs (NumPy, no bounds).
+
+    :math:`\Delta w_{ij} = \sum_{t_i, t_j} [t_j \le t_i] A_+ e^{-(t_i - t_j)/\tau_+}
+    - [t_i < t_j] A_- e^{-(t_j - t_i)/\tau_-}`. An independent reference for tests.
+    """
+    pre_train, post_train = np.asarray(pre_train), np.asarray(post_train)
+    dw = np.zeros((post_train.shape[1], pre_train.shape[1]))
+    for i in range(post_train.shape[1]):
+        for j in range(pre_train.shape[1]):
+            for ti in np.flatnonzero(post_train[:, i]):
+                for tj in np.flatnonzero(pre_train[:, j]):
+                    if tj <= ti:
+                        dw[i, j] += params.a_plus * math.exp(-(ti - tj) / params.tau_plus)
+                    else:
+                        dw[i, j] -= params.a_minus * math.exp(-(tj - ti) / params.tau_minus)
+    return dw
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowedSTDPParams:
+    r"""Post-triggered soft-bound STDP for weights in :math:`[0, 1]`.
+
+    ``a_pot``: potentiation amplitude :math:`\gamma_\text{pot}\in[0,1]`; ``a_dep``: depression amplitude
+    :math:`\gamma_\text{dep}\in[0,1]`; ``tau``: decay of the potentiation kernel (bins; ``inf`` = flat);
+    ``window``: a pre spike at most ``window`` bins before the post spike is "in the window";
+    ``kernel``: ``"exp"`` (:math:`k(\Delta t) = e^{-\Delta t/\tau}`) or ``"box"`` (:math:`k = 1`).
+    """
+
+    a_pot: float = 0.1
+    a_dep: float = 0.05
+    tau: float = 5.0
+    window: float = 10.0
+    kernel: str = "exp"
+
+    def __post_init__(self):
+        for name in ("a_pot", "a_dep"):
+            v = getattr(self, name)
+            if not (0.0 <= v <= 1.0):
+                raise ValueError(f"{name} must be a probability/amplitude in [0, 1], got {v!r}.")
+        if not self.tau > 0:
+            raise ValueError(f"tau must be > 0 (bins), got {self.tau!r}.")
+        if not self.window >= 0:
+            raise ValueError(f"window must be >= 0 (bins), got {self.window!r}.")
+        if self.kernel not in ("exp", "box"):
+            raise ValueError(f"kernel must be 'exp' or 'box', got {self.kernel!r}.")
+
+
+def window_kernel(params: WindowedSTDPParams, time_since_pre):
+    """``(in_window, k)``: whether the last pre spike is within the window, and the kernel value there."""
+    time_since_pre = jnp.asarray(time_since_pre)
+    in_window = time_since_pre <= params.window
+    if params.kernel == "box":
+        k = jnp.ones_like(time_since_pre)
+    else:
+        k = jnp.exp(-jnp.where(in_window, time_since_pre, 0.0) / params.tau)
+    return in_window, k
+
+
+def windowed_stdp_update(params: WindowedSTDPParams, weights, time_since_pre, post_spikes):
+    r"""Deterministic post-triggered STDP, :math:`w \in [0,1]`, ``weights`` ``[n_post, n_pre]``:
+
+    .. math::
+
+        \Delta w_{ij} = s^\text{post}_i \bigl( [\Delta t_j \le W]\, \gamma_\text{pot}\, k(\Delta t_j)\,(1 - w_{ij})
+        - [\Delta t_j > W]\, \gamma_\text{dep}\, w_{ij} \bigr),
+
+    with :math:`\Delta t_j` the bins since pre neuron :math:`j`'s last spike (``inf`` if none).
+    Returns the new weights (they stay in [0, 1] without clipping).
+    """
+    in_window, k = window_kernel(params, time_since_pre)
+    post = jnp.asarray(post_spikes)[:, None]
+    dw = jnp.where(in_window[None, :], params.a_pot * k[None, :] * (1.0 - weights), -params.a_dep * weights)
+    return weights + post * dw

@@ -1,0 +1,410 @@
+r"""Online variational learning of visible + latent GLM networks with local three-factor rules.
+
+The model is a :class:`~probsnn.neurons.latent.LatentGLMNetwork` with visible spikes ``x`` (clamped to data)
+and latent spikes ``h``. The variational distribution of the latents is the model's own causal conditional
+:math:`q_\theta(h) = \prod_t \prod_{i \in H} p(h_{i,t} \mid u_{i,t})`, so the ELBO reduces to the expected
+visible log-likelihood (Rezende, Wierstra & Gerstner 2011; Jang, Simeone, Gardner & Gruning 2019):
+
+.. math::
+    \mathcal L(\theta) = \mathbb E_{q_\theta(h)}\Big[\sum_t \ell_t\Big], \qquad
+    \ell_t = \sum_{i \in V} \log p(x_{i,t} \mid u_{i,t}).
+
+Its gradient has two parts: for visible neurons the pathwise term
+:math:`\mathbb E_q[\sum_t \nabla \log p(x_t \mid u_t)]`, for latent neurons the score-function term
+:math:`\mathbb E_q[(\sum_t \ell_t)\sum_t \nabla \log q(h_t \mid u_t)]`. For a Bernoulli GLM neuron both
+per-step gradients factorise into a *local* product, post-synaptic error times pre-synaptic trace:
+
+.. math::
+    \frac{\partial \log p(s_{i,t} \mid u_{i,t})}{\partial w_{ijb}}
+      = \frac{s_{i,t} - \sigma(u_{i,t}/\tau)}{\tau}\; \vec s_{j,t,b}.
+
+**Streaming rule** (Jang et al. 2019, Sec. "Training"; :meth:`ThreeFactorVI.online_step`), per step:
+
+.. math::
+    e_{ijb,t} &= \kappa\, e_{ijb,t-1} + (1-\kappa)\, \frac{s_{i,t} - \sigma(u_{i,t}/\tau)}{\tau} \vec s_{j,t,b}
+        && \text{(eligibility trace)}\\
+    l_t &= \kappa\, l_{t-1} + (1-\kappa)\,(\ell_t + r_t) && \text{(global learning signal; } r_t \text{ reward)}\\
+    \Delta w_{ijb} &= e_{ijb,t} \;(i \in V), \qquad \Delta w_{ijb} = (l_t - b_{ijb,t})\, e_{ijb,t}\; (i \in H),
+
+with the per-parameter variance-reducing baseline :math:`b = \langle l\, e^2\rangle / \langle e^2\rangle`
+(moving averages). The parameters ascend ``Delta`` through any Optax optimiser (``optax.sgd(lr)`` gives
+``theta <- theta + lr * Delta``). With ``kappa = 0`` the update is exactly the per-step score-function gradient
+:math:`\nabla_\theta[\log p(x_t \mid u_t) + \mathrm{sg}(\ell_t) \log q(h_t \mid u_t)]`.
+
+**Episode (batch) rule** (:meth:`ThreeFactorVI.episode_update`): over one example of length ``T`` the same local
+factors are summed, :math:`G = \sum_t \nabla\log p(s_t\mid u_t)` and :math:`L = \sum_t \ell_t` (the
+``kappa -> 1`` limit, up to a constant absorbed in the learning rate), and
+``Delta = G_V + (L - b) G_H`` is an unbiased estimate of :math:`\nabla \mathcal L` whenever ``b`` does not depend
+on the current sample. Memory is constant in ``T`` in both rules (running sums, not stored paths).
+
+**Multi-sample variants** (Jang & Simeone 2021): ``K`` latent paths per example.
+``"mean"``: the mean of ``K`` single-sample estimates with the leave-one-out baseline
+:math:`b_k = \frac{1}{K-1}\sum_{j\ne k} L^j` (unbiased for :math:`\nabla\mathcal L`). ``"iw"``: the
+importance-weighted bound :math:`\mathcal L_K = \mathbb E[\log \frac1K \sum_k e^{L^k}]` (weights
+:math:`p(x\mid h^k)` since ``q`` is the prior of the latents), estimated by
+``Delta = sum_k [softmax(L)_k G^k_V + (f - b_k) G^k_H]`` with :math:`f = \log\frac1K\sum_k e^{L^k}` and the
+VIMCO leave-one-out baseline (Mnih & Rezende 2016), unbiased for :math:`\nabla \mathcal L_K`.
+
+References
+----------
+Jang, Simeone, Gardner & Gruning (2019), IEEE Signal Processing Magazine 36(6):64-77.
+Jang & Simeone (2021), "Multi-sample online learning for spiking neural networks based on generalized
+expectation maximization", ICASSP / arXiv:2102.03280.
+Rezende, Wierstra & Gerstner (2011), NeurIPS 24. Mnih & Rezende (2016), "Variational inference for Monte
+Carlo objectives", ICML.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..neurons.glm import GLMParams
+from ..neurons.latent import LatentGLMNetwork, LatentState, StepInput, StepOutput
+
+__all__ = ["ThreeFactorVI", "ThreeFactorState", "local_score", "episode_statistics"]
+
+
+class ThreeFactorState(NamedTuple):
+    """State of the streaming learner (constant size, independent of the stream length).
+
+    Attributes
+    ----------
+    net_state : LatentState with a leading axis K (one recurrent state per latent sample)
+    eligibility : GLMParams with a leading axis K (filtered local gradients)
+    learning_signal : array (K,)  filtered ``l_t`` per sample
+    baseline_num, baseline_den : GLMParams  moving averages of ``l e^2`` and ``e^2``
+    n_steps : int array  steps processed so far
+    """
+
+    net_state: LatentState
+    eligibility: GLMParams
+    learning_signal: jax.Array
+    baseline_num: GLMParams
+    baseline_den: GLMParams
+    n_steps: jax.Array
+
+
+def local_score(net: LatentGLMNetwork, out: StepOutput) -> GLMParams:
+    r"""Per-step local gradient :math:`\nabla_\theta \log p(s_{i,t}\mid u_{i,t})` of every neuron, as GLMParams.
+
+    Post-synaptic error ``(s - sigmoid(u / tau)) / tau`` times the pre-synaptic traces (outer product);
+    the bias gets the error alone. Masked weights get zero.
+    """
+    tau = net.temperature
+    error = (out.spikes - jax.nn.sigmoid(out.potential / tau)) / tau
+    mask = net.param_mask
+    dtype = error.dtype
+    return GLMParams(
+        stimulus_weights=error[:, None, None] * out.input_trace[None] * jnp.asarray(mask.stimulus_weights, dtype),
+        coupling_weights=error[:, None, None] * out.spike_trace[None] * jnp.asarray(mask.coupling_weights, dtype),
+        bias=error,
+    )
+
+
+def _rows(tree: GLMParams, row_weight) -> GLMParams:
+    """Multiply every leaf's neuron (first) axis by ``row_weight`` ``[..., N]`` (broadcast over trailing axes)."""
+    return GLMParams(
+        tree.stimulus_weights * row_weight[..., None, None],
+        tree.coupling_weights * row_weight[..., None, None],
+        tree.bias * row_weight,
+    )
+
+
+def _tmap(fn, *trees):
+    return jax.tree_util.tree_map(fn, *trees)
+
+
+def episode_statistics(net: LatentGLMNetwork, params: GLMParams, key, stimulus, visible, reward=None,
+                       likelihood_weight: float = 1.0):
+    """Run one example with clamped visible spikes; return the running sums ``(G, L, spikes)``.
+
+    ``G`` (GLMParams) is the sum over time of :func:`local_score`, ``L`` the summed learning signal
+    ``sum_t (ell_t + r_t)``. Memory is constant in ``T`` (only the sums and the recurrent state are carried);
+    the sampled spikes are returned as a scan output for inspection.
+    """
+    vis = jnp.asarray(net.visible_mask, params.bias.dtype)
+    if reward is None:
+        reward = jnp.zeros(stimulus.shape[0], params.bias.dtype)
+    zeros = _tmap(jnp.zeros_like, params)
+
+    def body(carry, xs):
+        state, grad_sum, signal = carry
+        stim, x, r, k = xs
+        state, out = net.step(params, state, StepInput(stim, x, k))
+        grad_sum = _tmap(jnp.add, grad_sum, local_score(net, out))
+        signal = signal + likelihood_weight * jnp.sum(out.log_prob * vis) + r
+        return (state, grad_sum, signal), out.spikes
+
+    keys = jax.random.split(key, stimulus.shape[0])
+    init = (net.init_state(params.bias.dtype), zeros, jnp.zeros((), params.bias.dtype))
+    (_, grad_sum, signal), spikes = jax.lax.scan(body, init, (stimulus, visible, reward, keys))
+    return grad_sum, signal, spikes
+
+
+class ThreeFactorVI:
+    """Online (streaming) and episode (batch) variational learner with local three-factor updates.
+
+    Parameters
+    ----------
+    net : LatentGLMNetwork
+    optimizer : optax.GradientTransformation, optional
+        Applied to ``-Delta`` (Optax minimises); default ``optax.sgd(learning_rate)``.
+    learning_rate : float
+        Used only when ``optimizer`` is None.
+    kappa : float in [0, 1)
+        Eligibility / learning-signal filter of the streaming rule.
+    n_samples : int
+        ``K`` latent paths per step / example.
+    multi_sample : {"mean", "iw"}
+        Combination of the ``K`` samples (see the module docstring).
+    baseline : bool
+        Use the per-parameter baseline ``<l e^2> / <e^2>`` (streaming) or, with ``K = 1`` in episode mode,
+        the same ratio from previous batches; with ``K > 1`` episode mode uses the leave-one-out baseline.
+    baseline_decay : float in [0, 1)
+        Moving-average factor of the baseline statistics.
+    likelihood_weight : float
+        Weight of the visible log-likelihood in the learning signal (0 for a pure reward-driven rule).
+    """
+
+    def __init__(self, net: LatentGLMNetwork, optimizer=None, learning_rate: float = 0.05, kappa: float = 0.5,
+                 n_samples: int = 1, multi_sample: str = "mean", baseline: bool = True, baseline_decay: float = 0.99,
+                 likelihood_weight: float = 1.0):
+        if not isinstance(net, LatentGLMNetwork):
+            raise TypeError(f"net must be a LatentGLMNetwork, got {type(net).__name__}.")
+        if not (0.0 <= kappa < 1.0):
+            raise ValueError(f"kappa must be in [0, 1), got {kappa!r}; use episode_update for the kappa -> 1 limit.")
+        if int(n_samples) != n_samples or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if multi_sample not in ("mean", "iw"):
+            raise ValueError(f"multi_sample must be 'mean' or 'iw', got {multi_sample!r}.")
+        if not (0.0 <= baseline_decay < 1.0):
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}.")
+        if not (np.isfinite(learning_rate) and learning_rate > 0):
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+        self.net = net
+        self.optimizer = optimizer if optimizer is not None else optax.sgd(learning_rate)
+        self.kappa = float(kappa)
+        self.n_samples = int(n_samples)
+        self.multi_sample = multi_sample
+        self.baseline = bool(baseline)
+        self.baseline_decay = float(baseline_decay)
+        self.likelihood_weight = float(likelihood_weight)
+
+    def __repr__(self) -> str:
+        return (f"ThreeFactorVI(kappa={self.kappa}, n_samples={self.n_samples}, multi_sample={self.multi_sample!r}, "
+                f"baseline={self.baseline}, net={self.net})")
+
+    # ------------------------------------------------------------------ state
+    def init(self, params: GLMParams):
+        """``(opt_state, ThreeFactorState)`` for streaming from a silent past."""
+        self.net.check_params(params)
+        dtype = params.bias.dtype
+        k = self.n_samples
+        net_state = _tmap(lambda a: jnp.broadcast_to(a, (k,) + a.shape), self.net.init_state(dtype))
+        zeros = _tmap(jnp.zeros_like, params)
+        state = ThreeFactorState(
+            net_state=net_state,
+            eligibility=_tmap(lambda a: jnp.zeros((k,) + a.shape, a.dtype), params),
+            learning_signal=jnp.zeros((k,), dtype),
+            baseline_num=zeros,
+            baseline_den=zeros,
+            n_steps=jnp.zeros((), jnp.int32),
+        )
+        return self.optimizer.init(params), state
+
+    # ------------------------------------------------------------------ the pure streaming update
+    def online_step(self, params: GLMParams, state: ThreeFactorState, stimulus, visible, key, reward=0.0):
+        """One streaming step: ``-> (new_state, delta, outputs)``, ``delta`` the ascent direction (GLMParams).
+
+        ``outputs`` is the :class:`~probsnn.neurons.latent.StepOutput` of the ``K`` samples (leading axis K).
+        Pure: no optimiser involved (see :meth:`update`); reusable with any reward signal.
+        """
+        net, kappa = self.net, self.kappa
+        dtype = params.bias.dtype
+        vis = jnp.asarray(net.visible_mask, dtype)
+        keys = jax.random.split(key, self.n_samples)
+        step = jax.vmap(lambda s, k: net.step(params, s, StepInput(stimulus, visible, k)))
+        net_state, out = step(state.net_state, keys)
+        score = jax.vmap(lambda o: local_score(net, o))(out)  # leading K
+        signal_now = self.likelihood_weight * jnp.sum(out.log_prob * vis, axis=-1) + reward  # [K]
+        eligibility = _tmap(lambda e, g: kappa * e + (1 - kappa) * g, state.eligibility, score)
+        learning_signal = kappa * state.learning_signal + (1 - kappa) * signal_now
+
+        # per-parameter baseline from the statistics so far, then update the statistics
+        if self.baseline:
+            b = _tmap(lambda n, d: n / (d + 1e-12), state.baseline_num, state.baseline_den)
+        else:
+            b = _tmap(jnp.zeros_like, params)
+        k = self.n_samples
+        if self.multi_sample == "iw" and k > 1:
+            scale = 1.0 / (1.0 - kappa)
+            log_w = learning_signal * scale
+            weights = jax.nn.softmax(log_w)
+            signal_used = jnp.broadcast_to((jax.nn.logsumexp(log_w) - jnp.log(k)) / scale, (k,))
+            vis_weight = weights
+            lat_sum = 1.0
+        else:
+            signal_used = learning_signal
+            vis_weight = jnp.full((k,), 1.0 / k, dtype)
+            lat_sum = 1.0 / k
+        lat = 1.0 - vis
+
+        def combine(e, base):
+            # e: [K, N, ...] eligibilities; base: [N, ...] baseline
+            visible_part = jnp.sum(_bcast(vis_weight, e) * e, axis=0)
+            latent_part = lat_sum * jnp.sum((_bcast(signal_used, e) - base[None]) * e, axis=0)
+            return _row_select(visible_part, vis) + _row_select(latent_part, lat)
+
+        delta = _tmap(combine, eligibility, b)
+        if self.baseline:
+            beta = self.baseline_decay
+            e2 = _tmap(lambda e: e * e, eligibility)
+            num = _tmap(lambda n, e: beta * n + (1 - beta) * jnp.mean(
+                signal_used.reshape((k,) + (1,) * (e.ndim - 1)) * e, axis=0), state.baseline_num, e2)
+            den = _tmap(lambda d, e: beta * d + (1 - beta) * jnp.mean(e, axis=0), state.baseline_den, e2)
+        else:
+            num, den = state.baseline_num, state.baseline_den
+        new_state = ThreeFactorState(net_state, eligibility, learning_signal, num, den, state.n_steps + 1)
+        return new_state, delta, out
+
+    def apply(self, params: GLMParams, opt_state, delta: GLMParams):
+        """Ascend ``delta`` with the optimiser: ``-> (params, opt_state)``."""
+        updates, opt_state = self.optimizer.update(_tmap(jnp.negative, delta), opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def update(self, params, opt_state, state: ThreeFactorState, stimulus, visible, key, reward=0.0):
+        """Streaming step plus parameter update: ``-> (params, opt_state, state, outputs)``."""
+        state, delta, out = self.online_step(params, state, stimulus, visible, key, reward)
+        params, opt_state = self.apply(params, opt_state, delta)
+        return params, opt_state, state, out
+
+    @cached_property
+    def update_jit(self):
+        """Jitted :meth:`update` (arguments: params, opt_state, state, stimulus, visible, key, reward)."""
+        return jax.jit(self.update)
+
+    @cached_property
+    def _run_jit(self):
+        def run(params, opt_state, state, stimulus, visible, rewards, key):
+            keys = jax.random.split(key, stimulus.shape[0])
+
+            def body(carry, xs):
+                p, o, s = carry
+                stim, vis, r, k = xs
+                p, o, s, out = self.update(p, o, s, stim, vis, k, r)
+                return (p, o, s), (out.spikes, out.potential)
+
+            (params, opt_state, state), traj = jax.lax.scan(body, (params, opt_state, state),
+                                                              (stimulus, visible, rewards, keys))
+            return params, opt_state, state, traj
+
+        return jax.jit(run)
+
+    def run(self, params, opt_state, state, stimulus, visible, key, rewards=None):
+        """Stream ``T`` steps (``lax.scan``): ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``."""
+        net = self.net
+        stimulus = jnp.asarray(stimulus, params.bias.dtype)
+        visible = jnp.asarray(visible, params.bias.dtype)
+        if stimulus.ndim != 2 or stimulus.shape[1] != net.n_inputs:
+            raise ValueError(f"stimulus must have shape (T, {net.n_inputs}), got {stimulus.shape}.")
+        if visible.shape != (stimulus.shape[0], net.n_visible):
+            raise ValueError(f"visible must have shape ({stimulus.shape[0]}, {net.n_visible}), got {visible.shape}.")
+        if rewards is None:
+            rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)
+        return self._run_jit(params, opt_state, state, stimulus, visible, jnp.asarray(rewards, params.bias.dtype), key)
+
+    # ------------------------------------------------------------------ episode (batch) estimator
+    def episode_update(self, params: GLMParams, key, stimulus, visible, reward=None, baseline=None):
+        """Unbiased estimate of the ELBO gradient (``"mean"``) or of the ``K``-sample bound (``"iw"``) on one example.
+
+        Returns ``(delta, info)`` with ``delta`` the ascent direction (GLMParams) and ``info`` a dict with the
+        per-sample summed learning signals ``L`` ``[K]`` and the per-sample summed scores ``G`` (leading K).
+        ``baseline`` (GLMParams or scalar, default 0) is used for ``K = 1``; it must not depend on this
+        example's samples. With ``K > 1`` the leave-one-out baselines are used.
+        """
+        net, k = self.net, self.n_samples
+        keys = jax.random.split(key, k)
+        grads, signals, _ = jax.vmap(lambda kk: episode_statistics(net, params, kk, stimulus, visible, reward,
+                                                                   self.likelihood_weight))(keys)
+        vis = jnp.asarray(net.visible_mask, params.bias.dtype)
+        lat = 1.0 - vis
+        if baseline is None:
+            baseline = 0.0
+        if isinstance(baseline, GLMParams):
+            base_tree = baseline
+        else:
+            base_tree = _tmap(lambda p: jnp.full_like(p, baseline), params)
+        if k == 1:
+            centred = _tmap(lambda g, b: (signals[0] - b) * g[0], grads, base_tree)
+            vis_part = _tmap(lambda g: g[0], grads)
+            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, centred)
+        elif self.multi_sample == "mean":
+            loo = (jnp.sum(signals) - signals) / (k - 1)
+            vis_part = _tmap(lambda g: jnp.mean(g, axis=0), grads)
+            lat_part = _tmap(lambda g: jnp.mean(_bcast(signals - loo, g) * g, axis=0), grads)
+            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
+        else:
+            f = jax.nn.logsumexp(signals) - jnp.log(k)
+            weights = jax.nn.softmax(signals)
+            others_mean = (jnp.sum(signals) - signals) / (k - 1)
+            # VIMCO: replace L^k by the mean of the others, recompute log-mean-exp
+            replaced = jnp.where(jnp.eye(k, dtype=bool), others_mean[:, None], signals[None, :])
+            loo = jax.nn.logsumexp(replaced, axis=1) - jnp.log(k)
+            vis_part = _tmap(lambda g: jnp.sum(_bcast(weights, g) * g, axis=0), grads)
+            lat_part = _tmap(lambda g: jnp.sum(_bcast(f - loo, g) * g, axis=0), grads)
+            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
+        return delta, {"L": signals, "G": grads}
+
+    @cached_property
+    def _batch_jit(self):
+        def run(params, opt_state, baseline_stats, key, stimuli, visibles):
+            keys = jax.random.split(key, stimuli.shape[0])
+            num, den = baseline_stats
+            base = _tmap(lambda n, d: n / (d + 1e-12), num, den) if (self.baseline and self.n_samples == 1) else None
+            deltas, info = jax.vmap(lambda kk, s, v: self.episode_update(params, kk, s, v, None, base))(keys, stimuli, visibles)
+            delta = _tmap(lambda d: jnp.mean(d, axis=0), deltas)
+            if self.baseline and self.n_samples == 1:
+                beta = self.baseline_decay
+                g2 = _tmap(lambda g: g[:, 0] ** 2, info["G"])
+                sig = info["L"][:, 0]
+                num = _tmap(lambda n, g: beta * n + (1 - beta) * jnp.mean(_bcast(sig, g) * g, axis=0), num, g2)
+                den = _tmap(lambda d, g: beta * d + (1 - beta) * jnp.mean(g, axis=0), den, g2)
+            params, opt_state = self.apply(params, opt_state, delta)
+            return params, opt_state, (num, den), jnp.mean(info["L"])
+
+        return jax.jit(run)
+
+    def init_batch(self, params: GLMParams):
+        """``(opt_state, baseline_stats)`` for :meth:`batch_update`."""
+        self.net.check_params(params)
+        zeros = _tmap(jnp.zeros_like, params)
+        return self.optimizer.init(params), (zeros, zeros)
+
+    def batch_update(self, params, opt_state, baseline_stats, key, stimuli, visibles):
+        """One optimiser step on a mini-batch of examples ``stimuli [B, T, D]``, ``visibles [B, T, N_v]``.
+
+        Returns ``(params, opt_state, baseline_stats, mean_learning_signal)``.
+        """
+        net = self.net
+        dtype = params.bias.dtype
+        stimuli, visibles = jnp.asarray(stimuli, dtype), jnp.asarray(visibles, dtype)
+        if stimuli.ndim != 3 or stimuli.shape[2] != net.n_inputs:
+            raise ValueError(f"stimuli must have shape (B, T, {net.n_inputs}), got {stimuli.shape}.")
+        if visibles.shape != stimuli.shape[:2] + (net.n_visible,):
+            raise ValueError(f"visibles must have shape {stimuli.shape[:2] + (net.n_visible,)}, got {visibles.shape}.")
+        return self._batch_jit(params, opt_state, baseline_stats, key, stimuli, visibles)
+
+
+def _bcast(vector, like):
+    """Reshape a ``[K]`` vector to broadcast against ``like`` ``[K, ...]``."""
+    return vector.reshape(vector.shape + (1,) * (like.ndim - 1))
+
+
+def _row_select(leaf, row_weight):
+    """Multiply a ``[N, ...]`` leaf by a ``[N]`` row weight."""
+    return leaf * row_weight.reshape(row_weight.shape + (1,) * (leaf.ndim - 1))

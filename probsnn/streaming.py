@@ -1,0 +1,311 @@
+r"""Streaming next-step prediction with a latent GLM network trained online by the three-factor rule.
+
+A scalar stream :math:`y_1, y_2, \dots` is quantised into ``C`` bins; bin :math:`c_t` is the one-hot spike
+pattern :math:`x_t` of ``C`` visible neurons, which are clamped to it. Before :math:`y_t` arrives, the
+network (visible + latent neurons, :class:`~probsnn.neurons.latent.LatentGLMNetwork`) gives the predictive
+probability of every bin: conditioned on exactly one visible spike, independent Bernoulli neurons give
+
+.. math:: P(c_t = c \mid \text{past}) = \frac{1}{K}\sum_{k=1}^K \mathrm{softmax}_c\big(u^{(k)}_{c,t}/\tau\big),
+
+averaged over the ``K`` latent samples of the learner. Then :math:`x_t` is observed and the learner
+(:class:`~probsnn.inference.three_factor.ThreeFactorVI`) makes one local update. Memory is constant in the
+stream length. :meth:`StreamingPredictor.save` / :meth:`StreamingPredictor.load` checkpoint everything
+(parameters, optimiser, eligibility traces, recurrent state, step count, random key), so an interrupted
+run resumes and produces exactly the same predictions as an uninterrupted one.
+
+Sources: any iterable of numbers, a NumPy array, or a CSV column (:func:`read_csv_column`). The CLI
+sub-command ``probsnn stream`` wraps :meth:`StreamingPredictor.run`.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import pickle
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import basis as basis_module
+from .inference.three_factor import ThreeFactorVI
+from .neurons.latent import LatentGLMNetwork
+
+__all__ = ["StreamingPredictor", "Prediction", "read_csv_column", "iterate_source", "persistence_log_loss", "add_cli"]
+
+_CHECKPOINT_VERSION = 1
+_COMPILED_STEPS: dict = {}
+
+
+class Prediction(NamedTuple):
+    """One step of a stream: the predictive distribution made *before* ``value`` was seen, and its log-loss."""
+
+    step: int
+    value: float
+    bin: int
+    probabilities: np.ndarray
+    log_loss: float
+
+
+def read_csv_column(path, column) -> np.ndarray:
+    """The numbers of one CSV column (by header name, or 0-based index when an int); raises on bad cells."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such CSV file")
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise ValueError(f"{path} is empty.")
+    header = rows[0]
+    if isinstance(column, str) and not column.lstrip("-").isdigit():
+        if column not in header:
+            raise ValueError(f"column {column!r} not in the CSV header {header}.")
+        index, body = header.index(column), rows[1:]
+    else:
+        index = int(column)
+        try:  # a header row is skipped when its cell in this column is not a number
+            float(header[index])
+            body = rows
+        except ValueError:
+            body = rows[1:]
+        except IndexError:
+            raise ValueError(f"column index {index} out of range for {len(header)} columns.") from None
+    values = []
+    for line, row in enumerate(body, start=2 if body is not rows else 1):
+        try:
+            values.append(float(row[index]))
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}: line {line}: column {column!r} is not a number ({row!r}).") from None
+    return np.asarray(values)
+
+
+def iterate_source(source) -> Iterator[float]:
+    """Numbers from a NumPy array (1-D), a CSV path given as ``(path, column)``, or any iterable."""
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], (str, Path)):
+        source = read_csv_column(*source)
+    if isinstance(source, np.ndarray):
+        if source.ndim != 1:
+            raise ValueError(f"a stream array must be 1-D, got shape {source.shape}.")
+    for value in source:
+        yield float(value)
+
+
+class StreamingPredictor:
+    """Online next-step predictor of a quantised scalar stream (visible one-hot bins + latent neurons).
+
+    Parameters
+    ----------
+    edges : array_like
+        Increasing inner bin edges: ``C = len(edges) + 1`` bins, ``bin = searchsorted(edges, y, side="right")``.
+    n_latent : int
+        Latent neurons.
+    window, n_basis : int
+        History kernels: ``n_basis`` log raised cosines over ``window`` bins.
+    learning_rate, kappa, n_samples, baseline : see :class:`~probsnn.inference.three_factor.ThreeFactorVI`
+        (the optimiser is ``optax.adam(learning_rate)``).
+    init_scale : float
+        Standard deviation of the initial weights.
+    seed : int
+    """
+
+    def __init__(self, edges, n_latent: int = 8, window: int = 6, n_basis: int = 3, learning_rate: float = 0.01,
+                 kappa: float = 0.5, n_samples: int = 4, baseline: bool = True, init_scale: float = 0.1, seed: int = 0):
+        edges = np.asarray(edges, dtype=float)
+        if edges.ndim != 1 or edges.size < 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise ValueError("edges must be a 1-D, finite, strictly increasing array with at least one edge.")
+        self.config = dict(edges=edges.tolist(), n_latent=int(n_latent), window=int(window), n_basis=int(n_basis),
+                           learning_rate=float(learning_rate), kappa=float(kappa), n_samples=int(n_samples),
+                           baseline=bool(baseline), init_scale=float(init_scale), seed=int(seed))
+        self.edges = edges
+        self.n_bins = edges.size + 1
+        history = basis_module.raised_cosine_log(int(n_basis), int(window))
+        self.net = LatentGLMNetwork(self.n_bins, int(n_latent), history)
+        self.learner = ThreeFactorVI(self.net, optimizer=optax.adam(learning_rate), kappa=kappa,
+                                     n_samples=n_samples, baseline=baseline)
+        key = jax.random.PRNGKey(int(seed))
+        init_key, self.key = jax.random.split(key)
+        self.params = self.net.init_params(init_key, scale=init_scale, bias=-math.log(self.n_bins - 1.0))
+        self.opt_state, self.state = self.learner.init(self.params)
+        self.n_steps = 0
+
+    @classmethod
+    def with_quantile_bins(cls, values, n_bins: int, **kwargs) -> "StreamingPredictor":
+        """Bins with equal counts on ``values`` (e.g. a warm-up segment of the stream)."""
+        values = np.asarray(values, dtype=float)
+        if int(n_bins) != n_bins or n_bins < 2:
+            raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}.")
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, int(n_bins) + 1)[1:-1]))
+        return cls(edges, **kwargs)
+
+    def bin_of(self, value: float) -> int:
+        return int(np.searchsorted(self.edges, value, side="right"))
+
+    # ------------------------------------------------------------------ one step
+    def _step(self, params, opt_state, state, visible, key):
+        net = self.net
+
+        def predictive(net_state):
+            input_trace, spike_trace, _ = net.traces(net_state, jnp.zeros((0,), visible.dtype))
+            u = net.potential_from_traces(params, input_trace, spike_trace)
+            return jax.nn.softmax(u[: net.n_visible] / net.temperature)
+
+        probs = jnp.mean(jax.vmap(predictive)(state.net_state), axis=0)
+        params, opt_state, state, _ = self.learner.update(params, opt_state, state, jnp.zeros((0,), visible.dtype),
+                                                          visible, key)
+        return params, opt_state, state, probs
+
+    @property
+    def _step_jit(self):
+        # one compiled step per configuration (the seed only changes values, not the program)
+        signature = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.config.items())
+                          if k not in ("seed", "init_scale"))
+        if signature not in _COMPILED_STEPS:
+            _COMPILED_STEPS[signature] = jax.jit(self._step)
+        return _COMPILED_STEPS[signature]
+
+    def update(self, value: float) -> Prediction:
+        """Predict the bin of ``value`` from the past, then learn from it; returns the :class:`Prediction`."""
+        if not math.isfinite(value):
+            raise ValueError(f"stream value at step {self.n_steps} is not finite: {value!r}.")
+        c = self.bin_of(value)
+        visible = jnp.zeros(self.n_bins, self.params.bias.dtype).at[c].set(1.0)
+        key = jax.random.fold_in(self.key, self.n_steps)
+        self.params, self.opt_state, self.state, probs = self._step_jit(self.params, self.opt_state, self.state,
+                                                                        visible, key)
+        probs = np.asarray(probs)
+        pred = Prediction(self.n_steps, float(value), c, probs, float(-np.log(max(probs[c], 1e-300))))
+        self.n_steps += 1
+        return pred
+
+    def run(self, source, checkpoint=None, checkpoint_every: int | None = None, skip_consumed: bool = True
+            ) -> Iterator[Prediction]:
+        """Yield a :class:`Prediction` per value of ``source``.
+
+        When resuming (``n_steps > 0``) and ``skip_consumed`` is true, the first ``n_steps`` values of the source
+        are skipped (they were learned before the checkpoint). With ``checkpoint`` a path, the state is saved
+        every ``checkpoint_every`` steps and at the end.
+        """
+        if checkpoint_every is not None and (int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
+            raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}.")
+        start = self.n_steps if skip_consumed else 0
+        for index, value in enumerate(iterate_source(source)):
+            if index < start:
+                continue
+            yield self.update(value)
+            if checkpoint is not None and checkpoint_every and self.n_steps % checkpoint_every == 0:
+                self.save(checkpoint)
+        if checkpoint is not None:
+            self.save(checkpoint)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> Path:
+        """Write everything needed to resume (atomic: a temporary file is renamed into place)."""
+        path = Path(path)
+        payload = dict(version=_CHECKPOINT_VERSION, config=self.config, n_steps=self.n_steps,
+                       key=np.asarray(jax.random.key_data(self.key) if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key)
+                                      else self.key),
+                       params=jax.device_get(self.params), opt_state=jax.device_get(self.opt_state),
+                       state=jax.device_get(self.state))
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(payload, handle)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "StreamingPredictor":
+        """Rebuild a predictor from :meth:`save`; it continues exactly where it stopped."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such checkpoint")
+        with path.open("rb") as handle:
+            payload = pickle.load(handle)
+        if not isinstance(payload, dict) or payload.get("version") != _CHECKPOINT_VERSION:
+            raise ValueError(f"{path} is not a probsnn streaming checkpoint (version {_CHECKPOINT_VERSION}).")
+        self = cls(**payload["config"])
+        to_jax = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)  # noqa: E731
+        self.params, self.opt_state, self.state = to_jax(payload["params"]), to_jax(payload["opt_state"]), to_jax(payload["state"])
+        self.key = jnp.asarray(payload["key"])
+        self.n_steps = int(payload["n_steps"])
+        return self
+
+
+def persistence_log_loss(bins: np.ndarray, n_bins: int, prior_count: float = 1.0) -> np.ndarray:
+    """Log-loss of the probabilistic persistence forecast, step by step.
+
+    The forecast puts probability ``p`` on the last bin and ``(1 - p) / (C - 1)`` on each other bin, with ``p``
+    the running (Laplace-smoothed) frequency with which the bin stayed the same so far: the best forecast of
+    this form that uses only the past. Step 0 is uniform.
+    """
+    bins = np.asarray(bins, dtype=int)
+    out = np.empty(bins.size)
+    stays, moves = prior_count, prior_count
+    out[0] = math.log(n_bins)
+    for t in range(1, bins.size):
+        p = stays / (stays + moves)
+        same = bins[t] == bins[t - 1]
+        out[t] = -math.log(p if same else (1 - p) / (n_bins - 1))
+        stays, moves = stays + same, moves + (not same)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def add_cli(subparsers) -> None:
+    """Register ``probsnn stream``: online next-step prediction of a CSV column, with checkpoint/resume."""
+    parser = subparsers.add_parser(
+        "stream", help="online next-step prediction of a CSV column with latent spiking neurons (three-factor VI)",
+        description="Stream a CSV column through a visible+latent GLM network trained online; prints one line per "
+                    "step (step, value, bin, P(bin), log-loss) or writes them to --out; checkpoints to --checkpoint "
+                    "and resumes from it when it exists.")
+    parser.add_argument("csv", help="CSV file")
+    parser.add_argument("--column", default="0", help="column name or 0-based index (default 0)")
+    parser.add_argument("--bins", type=int, default=6, help="number of quantile bins (default 6)")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="values used to set the quantile bin edges (default 50, the first ones of the stream)")
+    parser.add_argument("--latent", type=int, default=8, help="latent neurons (default 8)")
+    parser.add_argument("--samples", type=int, default=4, help="latent samples K (default 4)")
+    parser.add_argument("--kappa", type=float, default=0.5, help="eligibility / learning-signal factor (default 0.5)")
+    parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="checkpoint file: resumed from when present, written during the run")
+    parser.add_argument("--every", type=int, default=100, help="checkpoint every N steps (default 100)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many new steps (to split a long run)")
+    parser.add_argument("--out", help="write predictions to this CSV instead of stdout")
+    parser.set_defaults(func=_stream_command)
+
+
+def _stream_command(args) -> int:
+    import itertools
+    import sys
+
+    values = read_csv_column(args.csv, args.column)
+    if values.size < 2:
+        raise ValueError(f"{args.csv}: need at least 2 values, got {values.size}.")
+    if args.checkpoint and Path(args.checkpoint).exists():
+        predictor = StreamingPredictor.load(args.checkpoint)
+        print(f"resuming from {args.checkpoint} at step {predictor.n_steps}", file=sys.stderr)
+    else:
+        warm = values[: max(2, min(args.warmup, values.size))]
+        predictor = StreamingPredictor.with_quantile_bins(warm, args.bins, n_latent=args.latent, n_samples=args.samples,
+                                                          kappa=args.kappa, learning_rate=args.lr, seed=args.seed)
+    stream = predictor.run(values, checkpoint=args.checkpoint, checkpoint_every=args.every)
+    if args.max_steps is not None:
+        stream = itertools.islice(stream, args.max_steps)
+    handle = open(args.out, "a" if predictor.n_steps > 0 and args.out else "w", newline="") if args.out else sys.stdout
+    writer = csv.writer(handle)
+    if predictor.n_steps == 0:
+        writer.writerow(["step", "value", "bin", "p_bin", "log_loss"] + [f"p{c}" for c in range(predictor.n_bins)])
+    losses = []
+    for pred in stream:
+        losses.append(pred.log_loss)
+        writer.writerow([pred.step, pred.value, pred.bin, f"{pred.probabilities[pred.bin]:.6f}", f"{pred.log_loss:.6f}"]
+                        + [f"{p:.6f}" for p in pred.probabilities])
+    if args.checkpoint:
+        predictor.save(args.checkpoint)
+    if args.out:
+        handle.close()
+    if losses:
+        print(f"steps={predictor.n_steps} mean_log_loss={np.mean(losses):.4f} nats", file=sys.stderr)
+    return 0

@@ -1,0 +1,144 @@
+"""Binary stochastic synapses: expected update = analog STDP, binomial switching, deterministic limit, WTA digits."""
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from probsnn.hardware.binary import (
+    WTAConfig,
+    WTAParams,
+    assign_labels,
+    binary_stdp_update,
+    binary_weight_values,
+    expected_binary_stdp_update,
+    init_wta,
+    predict_labels,
+    switching_probabilities,
+    synaptic_weights,
+    train_wta,
+    wta_responses,
+)
+from probsnn.inference.stdp import WindowedSTDPParams, windowed_stdp_update
+
+PARAMS = WindowedSTDPParams(a_pot=0.6, a_dep=0.3, tau=4.0, window=5.0, kernel="exp")
+DT = np.array([0.0, 1.0, 3.0, 5.0, 6.0, np.inf])
+POST = np.array([1.0, 0.0, 1.0])
+
+
+def test_expected_update_equals_deterministic_rule():
+    mean_w = jax.random.uniform(jax.random.PRNGKey(0), (3, 6))
+    np.testing.assert_allclose(
+        expected_binary_stdp_update(PARAMS, mean_w, DT, POST), windowed_stdp_update(PARAMS, mean_w, DT, POST),
+        rtol=1e-15, atol=1e-15,
+    )
+
+
+def test_monte_carlo_mean_update_within_binomial_error():
+    n = 40_000
+    mean_w = np.array([[0.2, 0.5, 0.7, 0.4, 0.9, 0.3]] * 3)
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+
+    def one(k):
+        k_init, k_update = jax.random.split(k)
+        w = jax.random.bernoulli(k_init, mean_w).astype(jnp.float64)
+        return binary_stdp_update(k_update, PARAMS, w, DT, POST)
+
+    avg = np.asarray(jnp.mean(jax.vmap(one)(keys), axis=0))
+    expected = np.asarray(windowed_stdp_update(PARAMS, mean_w, DT, POST))
+    sigma = np.sqrt(expected * (1 - expected) / n)
+    assert np.all(np.abs(avg - expected) <= 3 * sigma + 1e-12)
+
+
+@pytest.mark.parametrize("start", [0.0, 1.0])
+def test_switching_frequencies_within_binomial_three_sigma(start):
+    n = 20_000
+    w = jnp.full((3, 6, n), start)  # compound synapse: n independent devices per synapse
+    new = np.asarray(binary_stdp_update(jax.random.PRNGKey(2), PARAMS, w, DT, POST))
+    p_one, p_zero = (np.asarray(p) for p in switching_probabilities(PARAMS, DT, POST))
+    p = p_one if start == 0.0 else p_zero
+    switched = np.mean(new != start, axis=-1)
+    assert np.all(np.abs(switched - p) <= 3 * np.sqrt(p * (1 - p) / n) + 1e-12)
+    # p_one at dt = 0, 1, 3, 5 is gamma_pot * exp(-dt / tau); outside the window it is 0
+    np.testing.assert_allclose(p_one[0], [0.6, 0.6 * math.exp(-0.25), 0.6 * math.exp(-0.75), 0.6 * math.exp(-1.25), 0, 0])
+    np.testing.assert_allclose(p_zero[0], [0, 0, 0, 0, 0.3, 0.3])
+    assert np.all(p_one[1] == 0) and np.all(p_zero[1] == 0)
+
+
+@pytest.mark.parametrize("a_pot, a_dep", [(1.0, 1.0), (0.0, 1.0), (1.0, 0.0), (0.0, 0.0)])
+def test_probabilities_zero_one_reproduce_deterministic_rule_exactly(a_pot, a_dep):
+    params = WindowedSTDPParams(a_pot=a_pot, a_dep=a_dep, tau=4.0, window=3.0, kernel="box")
+    w = jax.random.bernoulli(jax.random.PRNGKey(3), 0.5, (3, 6)).astype(jnp.float64)
+    stochastic = binary_stdp_update(jax.random.PRNGKey(4), params, w, DT, POST)
+    np.testing.assert_array_equal(np.asarray(stochastic), np.asarray(windowed_stdp_update(params, w, DT, POST)))
+
+
+def test_wta_binary_path_with_deterministic_switching_equals_analog_network():
+    images = np.random.default_rng(0).random((40, 16))
+    stdp = WindowedSTDPParams(a_pot=1.0, a_dep=1.0, window=2.0, kernel="box")
+    cfg_b = WTAConfig(n_neurons=5, n_bins=10, threshold=2.0, rule="binary", stdp=stdp)
+    cfg_a = dataclasses.replace(cfg_b, rule="analog")
+    p_b = init_wta(jax.random.PRNGKey(5), 16, cfg_b)
+    p_a = WTAParams(synaptic_weights(p_b), p_b.thresholds)
+    out_b = train_wta(jax.random.PRNGKey(6), p_b, images, cfg_b, 2)
+    out_a = train_wta(jax.random.PRNGKey(6), p_a, images, cfg_a, 2)
+    np.testing.assert_array_equal(np.asarray(synaptic_weights(out_b)), np.asarray(out_a.weights))
+    np.testing.assert_array_equal(np.asarray(out_b.thresholds), np.asarray(out_a.thresholds))
+    assert not np.array_equal(np.asarray(out_a.weights), np.asarray(p_a.weights))  # learning happened
+
+
+def test_binary_weight_values():
+    np.testing.assert_array_equal(binary_weight_values(jnp.array([0.0, 1.0]), signed=True), [-1.0, 1.0])
+    np.testing.assert_array_equal(binary_weight_values(jnp.array([0.0, 1.0])), [0.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(rule="hebb"), "rule"), (dict(leak=1.5), "leak"), (dict(n_neurons=0), "n_neurons"),
+     (dict(devices_per_synapse=0), "devices_per_synapse")],
+)
+def test_bad_config_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        WTAConfig(**kwargs)
+
+
+def test_bad_images_raise():
+    cfg = WTAConfig(n_neurons=3)
+    params = init_wta(jax.random.PRNGKey(0), 4, cfg)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        train_wta(jax.random.PRNGKey(0), params, np.full((2, 4), 16.0), cfg)
+    with pytest.raises(ValueError, match="inputs"):
+        train_wta(jax.random.PRNGKey(0), params, np.zeros((2, 5)), cfg)
+    with pytest.raises(ValueError, match="dimensions"):
+        train_wta(jax.random.PRNGKey(0), params, np.zeros((2, 4)), dataclasses.replace(cfg, rule="analog"))
+
+
+def test_binary_stochastic_stdp_on_digits_within_five_points_of_analog():
+    """Same WTA network, same initial synapses: compound binary synapses (64 devices each) vs analog STDP.
+
+    Accuracies are averaged over two seeds (initial synapses, input spikes, switching draws).
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.data / 16.0 > 0.5).astype(float), digits.target
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:1200], order[1200:]
+    stdp = WindowedSTDPParams(a_pot=0.02, a_dep=0.02, tau=20.0, window=3.0, kernel="box")
+    cfg_b = WTAConfig(n_neurons=100, n_bins=30, input_rate=0.3, threshold=4.0, threshold_increment=2.0,
+                      signed=True, devices_per_synapse=64, rule="binary", stdp=stdp)
+    cfg_a = dataclasses.replace(cfg_b, rule="analog")
+    acc = {"analog": [], "binary": []}
+    for seed in range(2):
+        p_b = init_wta(jax.random.PRNGKey(10 * seed + 1), 64, cfg_b)
+        p_a = WTAParams(synaptic_weights(p_b), p_b.thresholds)
+        for name, cfg, p in (("analog", cfg_a, p_a), ("binary", cfg_b, p_b)):
+            p = train_wta(jax.random.PRNGKey(10 * seed + 2), p, x[train], cfg, 3)
+            labels = assign_labels(wta_responses(jax.random.PRNGKey(3), p, x[train], cfg), y[train], 10)
+            pred = predict_labels(wta_responses(jax.random.PRNGKey(4), p, x[test], cfg), labels, 10)
+            acc[name].append(np.mean(pred == y[test]))
+    print({k: np.round(v, 4) for k, v in acc.items()})
+    assert np.mean(acc["analog"]) >= 0.7
+    assert np.mean(acc["binary"]) >= np.mean(acc["analog"]) - 0.05
