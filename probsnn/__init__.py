@@ -28,4 +28,11 @@ from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_ne
 from . import hardware
 from .hardware import PCMConfig, realise_weights
 
+# --- latent neurons and online VI (issue 4) ---
+from . import encoding, streaming
+from .inference.three_factor import ThreeFactorState, ThreeFactorVI
+from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
+from .neurons.latent import LatentGLMNetwork, LatentState, StepInput, StepOutput
+from .streaming import StreamingPredictor
+
 # --- other issues ---

@@ -22,7 +22,7 @@ __all__ = ["main"]
 
 # Modules that add sub-commands: each defines ``add_cli(subparsers)``, registering a parser whose
 # ``func(args) -> int`` runs the command (raising CLIError / ValueError for a one-line error).
-_EXTRA_COMMANDS: list[str] = []
+_EXTRA_COMMANDS: list[str] = ["probsnn.streaming", "probsnn.rl_cli"]
 
 
 class CLIError(Exception):

@@ -32,8 +32,8 @@ def test_sampled_potentials_match_convolution_reference_and_clamping():
     net = _net(temperature=0.7)
     params = net.init_params(jax.random.PRNGKey(0), scale=1.0, bias=-0.5)
     rng = np.random.default_rng(0)
-    stimulus = (rng.random((40, 2)) < 0.4).astype(float)
-    visible = (rng.random((40, 2)) < 0.3).astype(float)
+    stimulus = (rng.random((20, 2)) < 0.4).astype(float)
+    visible = (rng.random((20, 2)) < 0.3).astype(float)
     _, out = net.sample(params, jax.random.PRNGKey(1), stimulus, visible)
     np.testing.assert_array_equal(np.asarray(out.spikes[:, :2]), visible)  # visible clamped
     u_ref = _reference_potential(net, params, jnp.asarray(stimulus), out.spikes)
@@ -111,6 +111,7 @@ def test_step_is_pure_and_validation_errors():
 
 
 def test_numpyro_tracegraph_gradient_is_unbiased_and_svi_raises_elbo():
+    import numpyro
     from numpyro.infer import TraceGraph_ELBO
 
     from probsnn.models.latent import latent_glm_guide, latent_glm_model, latent_svi
@@ -135,14 +136,14 @@ def test_numpyro_tracegraph_gradient_is_unbiased_and_svi_raises_elbo():
         g = jax.grad(lambda p: -elbo.loss(key, p, latent_glm_model, latent_glm_guide, stimulus, visible, net=net))(param_map)
         return jnp.concatenate([jnp.ravel(g[f]) for f in GLMParams._fields])
 
-    grads = np.asarray(jax.jit(jax.vmap(grad_one))(jax.random.split(jax.random.PRNGKey(0), 20000)))
+    grads = np.asarray(jax.jit(jax.vmap(grad_one))(jax.random.split(jax.random.PRNGKey(0), 10000)))
     se = grads.std(0, ddof=1) / np.sqrt(grads.shape[0])
     assert np.all(np.abs(grads.mean(0) - np.asarray(exact)) < 3 * se)
 
-    svi = latent_svi(net, num_particles=16, init_params=params)
+    svi = latent_svi(net, optimizer=numpyro.optim.Adam(0.05), num_particles=8, init_params=params)
     state = svi.init(jax.random.PRNGKey(1), stimulus, visible)
     update = jax.jit(svi.update)
-    for _ in range(150):
+    for _ in range(60):
         state, _ = update(state, stimulus, visible)
     fitted = GLMParams(**svi.get_params(state))
     assert float(exact_elbo(fitted)) > float(exact_elbo(params)) + 0.5

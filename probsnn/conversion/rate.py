@@ -266,10 +266,11 @@ def _fanout(layer, shape_in):
     if isinstance(layer, Dense):
         return np.full(shape_in, float(np.shape(layer.weights)[1]))
     if isinstance(layer, Conv2D):
-        ones = Conv2D(jnp.ones_like(layer.kernel), jnp.zeros_like(layer.bias), "linear", layer.stride, layer.padding)
-        x0 = jnp.zeros((1,) + tuple(shape_in))
-        out, vjp = jax.vjp(lambda x: layer_linear(ones, x), x0)
-        return np.asarray(vjp(jnp.ones_like(out))[0][0])
+        with jax.ensure_compile_time_eval():
+            ones = Conv2D(jnp.ones(np.shape(layer.kernel)), jnp.zeros(np.shape(layer.bias)), "linear", layer.stride, layer.padding)
+            x0 = jnp.zeros((1,) + tuple(shape_in))
+            out, vjp = jax.vjp(lambda x: layer_linear(ones, x), x0)
+            return np.asarray(vjp(jnp.ones_like(out))[0][0])
     return np.ones(shape_in)
 
 

@@ -5,3 +5,5 @@ from .mcmc import fit_nuts
 from .svi import fit_svi
 from . import bptt, eprop, ostl
 from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_stdp_update
+from .three_factor import ThreeFactorState, ThreeFactorVI
+from .policy_gradient import FirstToSpikePolicy, Reinforce

@@ -180,6 +180,9 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
         raise ValueError(f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}.")
     if not 0 < target_accept_prob < 1:
         raise ValueError(f"target_accept_prob must lie in (0, 1), got {target_accept_prob!r}.")
+    from .convert import _check_block
+
+    _check_block(log_likelihood, data.n_bins)
     priors_r = resolve_priors(priors)
     structured = any(isinstance(p, StructuredPrior) for p in priors_r[:2])
     gaussian = gaussian_precision(net, priors_r) is not None

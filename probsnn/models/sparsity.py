@@ -100,7 +100,7 @@ class HorseshoePrior(StructuredPrior):
         tau = numpyro.sample(f"{name}_global_scale", dist.HalfCauchy(self.global_scale))
         lam = numpyro.sample(f"{name}_local_scale", dist.HalfCauchy(1.0).expand((n, m)).to_event(2))
         raw = numpyro.sample(f"{name}_raw", dist.Normal(0.0, 1.0).expand(shape).to_event(3))
-        scale = tau * lam
+        scale = np.array(tau * lam)
         if self.exclude_diagonal and n == m:
             eye = jnp.eye(n, dtype=bool)
             scale = jnp.where(eye, self.diagonal_scale, scale)
@@ -111,7 +111,7 @@ class HorseshoePrior(StructuredPrior):
         n, m, _ = weights.shape
         tau = self.global_scale
         lam = np.maximum(np.sqrt(np.mean(weights**2, axis=2)) / tau, 1e-3)
-        scale = tau * lam
+        scale = np.array(tau * lam)
         if self.exclude_diagonal and n == m:
             scale[np.arange(n), np.arange(n)] = self.diagonal_scale
         return {f"{name}_global_scale": np.asarray(tau), f"{name}_local_scale": lam,
