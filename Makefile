@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-snn clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,15 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/glm_fit.py
 
+# snnTorch and Spyx need torch and flax: they live in a separate venv so the main one stays lean.
+.venv-bench/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet -e ".[bench]" torch==2.13.0 snntorch==1.0.0 spyx==1.0.0
+	touch $@
+
+bench-snn: .venv-bench/.installed
+	.venv-bench/bin/python benchmarks/snn_throughput.py
+
 clean:
-	rm -rf $(VENV) reports .pytest_cache
+	rm -rf $(VENV) .venv-bench reports .pytest_cache
