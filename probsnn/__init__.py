@@ -35,4 +35,9 @@ from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
 from .neurons.latent import LatentGLMNetwork, LatentState, StepInput, StepOutput
 from .streaming import StreamingPredictor
 
+# --- first-to-spike RL (issue 6) ---
+from . import envs
+from .inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
+
 # --- other issues ---
+from . import conversion  # ANN-to-SNN conversion (issue 8)

@@ -62,7 +62,7 @@ def test_cnn_with_avg_and_max_pool_converts():
     x = (d.data / 16.0).reshape(-1, 8, 8, 1)[:400]
     y = d.target[:400]
     for pool in ("avg", "max"):
-        layers = fit_classifier(init_cnn(jax.random.PRNGKey(1), (8, 8, 1), pool=pool), x[:300], y[:300], n_epochs=10)
+        layers = fit_classifier(init_cnn(jax.random.PRNGKey(1), (8, 8, 1), pool=pool), x[:300], y[:300], n_epochs=6)
         snn = convert_rate(layers, x[:200])
         acc = accuracy_vs_time(run_rate_snn(snn, x[300:], 64), y[300:])[-1]
         assert ann_accuracy(layers, x[300:], y[300:]) - acc <= 0.05

@@ -1,0 +1,8 @@
+"""Executes notebooks/conversion_digits.ipynb with small parameters."""
+
+
+def test_conversion_digits_notebook(run_notebook):
+    nb = run_notebook("conversion_digits.ipynb", {"n_seeds": 1, "n_epochs": 10, "max_steps": 16,
+                                                  "fs_iterations": 200, "finetune_epochs": 1})
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "mean gap at T=16" in text and "FS accuracy" in text and "fine-tuned" in text
