@@ -7,3 +7,4 @@ from . import bptt, eprop, ostl
 from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_stdp_update
 from .three_factor import ThreeFactorState, ThreeFactorVI
 from .policy_gradient import FirstToSpikePolicy, Reinforce
+from .synaptic_sampling import LangevinDivergenceError, SynapticSampler, synaptic_sampling
