@@ -121,6 +121,8 @@ def _objective(design, counts, weights, precision, observation):
 
 
 _HESSIAN_CHUNK = 4096  # rows per block: a block of the design stays in cache while it is used
+# Per neuron, the stacked all-neuron Hessian product runs about this many times faster than a thin one (CPU).
+_STACKED_SPEEDUP = 4
 
 
 def _gram(design, weights_t):
@@ -143,6 +145,34 @@ def _gram(design, weights_t):
     return total
 
 
+def _gram_stacked(design, row_weights, accumulate_dtype=None):
+    """``X^T diag(d_n) X`` for every neuron ``n`` at once: ``[N, F, F]`` from ``design [T, F]``, ``d [T, N]``.
+
+    All neurons share the design, so each block of rows is used in one product ``X_b^T [d_1 X_b, ..., d_N X_b]``
+    (``F x N F``) instead of ``N`` thin ``F x F`` products: the same arithmetic with several times the
+    throughput on CPU. Block products run in the design's precision and are summed in ``accumulate_dtype``
+    (default: the same), so a float32 design with float64 accumulation keeps the sum's rounding error at the
+    level of one block (~1e-6 relative) instead of growing with the number of rows.
+    """
+    n_rows, n_features = design.shape
+    n_neurons = row_weights.shape[1]
+    accumulate_dtype = accumulate_dtype or design.dtype
+
+    def block_product(x, d):
+        weighted = (x[:, None, :] * d[:, :, None]).reshape(x.shape[0], n_neurons * n_features)
+        return (x.T @ weighted).astype(accumulate_dtype)
+
+    n_full = (n_rows // _HESSIAN_CHUNK) * _HESSIAN_CHUNK
+    total = jnp.zeros((n_features, n_neurons * n_features), accumulate_dtype)
+    if n_full:
+        blocks = design[:n_full].reshape(-1, _HESSIAN_CHUNK, n_features)
+        block_weights = row_weights[:n_full].reshape(-1, _HESSIAN_CHUNK, n_neurons)
+        total, _ = jax.lax.scan(lambda acc, blk: (acc + block_product(*blk), None), total, (blocks, block_weights))
+    if n_full < n_rows:
+        total = total + block_product(design[n_full:], row_weights[n_full:])
+    return total.reshape(n_features, n_neurons, n_features).transpose(1, 0, 2)
+
+
 def _negative_hessian(design, neg_second, precision, maskf, active=None, work_dtype=None):
     """``X^T diag(-l'') X + P`` per neuron, restricted to free features (identity on masked ones).
 
@@ -163,7 +193,14 @@ def _negative_hessian(design, neg_second, precision, maskf, active=None, work_dt
         return jax.lax.cond(is_active, lambda: _gram(design, column),
                             lambda: jnp.zeros((n_features, n_features), design.dtype))
 
-    hessian = jax.lax.map(one, (neg_second.T, active)).astype(work) + precision[None]
+    # Many neurons active: one stacked product; a few stragglers: one thin product each, skipping the rest.
+    n_active = jnp.sum(active)
+    hessian = jax.lax.cond(
+        n_active * _STACKED_SPEEDUP > neg_second.shape[1],
+        lambda: _gram_stacked(design, neg_second * active.astype(design.dtype)[None, :], work),
+        lambda: jax.lax.map(one, (neg_second.T, active)).astype(work),
+    )
+    hessian = hessian.astype(work) + precision[None]
     hessian = hessian * maskf[:, :, None] * maskf[:, None, :]
     return hessian + jax.vmap(jnp.diag)(1.0 - maskf)
 
@@ -228,6 +265,7 @@ def _newton_step(design, hessian_design, counts, weights, potential, precision, 
 
 @partial(jax.jit, static_argnames=("observation",))
 def _curvature(design, counts, weights, precision, maskf, observation):
+    """Gradient, negative Hessian and Newton decrement at ``weights``, all in the design's precision."""
     potential = design @ weights.T
     _, first, second = _loglik_derivatives(observation, counts, potential)
     gradient = (first.T @ design - weights @ precision) * maskf
@@ -263,14 +301,13 @@ def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol
     return weights * maskf, n_iter
 
 
-def _newton_loop(design, counts, weights, precision, maskf, observation, tol, max_iter, hessian_dtype, bar):
+def _newton_loop(design, hessian_design, counts, weights, precision, maskf, observation, tol, max_iter, bar):
     """Newton iterations until every neuron's decrement is below ``tol`` (or it stalls, or max_iter).
 
     The step computed at a decrement below ``tol`` is still taken, so the returned point is accurate to
     about ``tol**2`` nats where Newton converges quadratically.
     """
     n_neurons = weights.shape[0]
-    hessian_design = design if hessian_dtype is None else design.astype(hessian_dtype)
     potential = design @ weights.T
     active = np.ones(n_neurons, bool)
     stalled = np.zeros(n_neurons, bool)
@@ -400,12 +437,14 @@ def fit_map(
 
     from tqdm.auto import tqdm
 
-    hessian_dtype = jnp.float32 if (fast_hessian and dtype == jnp.float64) else None
+    hessian_design = design.astype(jnp.float32) if (fast_hessian and dtype == jnp.float64) else design
     bar = tqdm(total=max_iter, desc="Newton", disable=(None if progress is None else not progress), leave=False)
-    weights, n_iterations, _ = _newton_loop(design, counts, weights, precision, maskf, observation, tol, max_iter,
-                                            hessian_dtype, bar)
+    weights, n_iterations, _ = _newton_loop(design, hessian_design, counts, weights, precision, maskf, observation,
+                                            tol, max_iter, bar)
     bar.close()
 
+    # The Laplace covariance needs the Hessian in full working precision (float32 block products would cost
+    # ~1e-6 relative accuracy), so the final curvature uses the working-precision design.
     gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
     converged = np.asarray(decrement) <= tol
     solver = ["newton"] * net.n_neurons
