@@ -100,3 +100,21 @@ def test_refusals(digits):
     imported = layers_from_arrays([{"type": "dense", "weights": np.asarray(l.weights), "bias": np.asarray(l.bias),
                                     "activation": l.activation} for l in layers])
     assert ann_accuracy(imported, xtr, digits[3]) == ann_accuracy(layers, xtr, digits[3])
+
+
+def test_channel_schedule_scales_hidden_units_but_keeps_one_output_scale(digits):
+    """Per-channel scales equal each hidden unit's 99.9th percentile; the output layer keeps one scale, so
+    the normalised ANN makes exactly the original decisions (a positive per-layer factor keeps the argmax)."""
+    from probsnn.conversion import normalisation_scales, normalise_layers
+
+    layers, xtr, xte, _, _ = digits
+    scales = normalisation_scales(layers, xtr[:300], schedule="channel")
+    hidden = np.asarray(ann_activations(tuple(layers), jnp.asarray(xtr[:300]))[0])
+    unit = int(np.argmax((hidden > 0).sum(axis=0)))  # the most often active hidden unit
+    positive = hidden[:, unit][hidden[:, unit] > 0]
+    assert scales[0].shape == (100,) and np.isclose(scales[0][unit], np.percentile(positive, 99.9))
+    assert np.ndim(scales[-1]) == 0
+    normalised = normalise_layers(layers, scales, (64,))
+    original = np.argmax(np.asarray(ann_activations(tuple(layers), jnp.asarray(xte))[-1]), axis=1)
+    rescaled = np.argmax(np.asarray(ann_activations(tuple(normalised), jnp.asarray(xte))[-1]), axis=1)
+    np.testing.assert_array_equal(rescaled, original)

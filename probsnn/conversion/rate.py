@@ -155,7 +155,8 @@ def normalisation_scales(layers: Sequence, x_norm, percentile: float = 99.9, sch
     percentile : float in (0, 100]
         99.9 (Rueckauer et al. 2017); 100 is the maximum (Diehl et al. 2015).
     schedule : {"layer", "channel"}
-        One scale per layer, or one per output channel (last axis).
+        One scale per layer, or one per output channel (last axis) of every hidden layer; the output layer
+        always gets a single scale, since per-class scales would change the argmax read-out.
 
     Returns
     -------
@@ -169,11 +170,14 @@ def normalisation_scales(layers: Sequence, x_norm, percentile: float = 99.9, sch
     check_network(layers, x.shape[1:])
     acts = ann_activations(tuple(layers), jnp.asarray(x))
     scales = []
-    for layer, a in zip(layers, acts):
+    last_parametric = max(i for i, layer in enumerate(layers) if isinstance(layer, PARAMETRIC))
+    for i, (layer, a) in enumerate(zip(layers, acts)):
         if not isinstance(layer, PARAMETRIC):
             continue
         a = np.asarray(a)
-        if schedule == "layer":
+        # The output layer is read out by its argmax: per-class scales would change the decision, so it
+        # always gets one scale.
+        if schedule == "layer" or i == last_parametric:
             pos = a[a > 0]
             scales.append(float(np.percentile(pos, p)) if pos.size else 1.0)
         else:
