@@ -5,6 +5,11 @@ A network is a stack of layers (:class:`~probsnn.neurons.lif.FeedForwardParams` 
 type; :func:`run_network` unrolls it with ``lax.scan`` layer by layer. The gradient of a loss is the
 exact reverse-mode derivative of the unrolled computation (``jax.grad``), with the Heaviside
 derivative replaced by the surrogate (Neftci, Mostafa & Zenke 2019). Optimisation uses Optax.
+
+Feed-forward layers compute the input currents of all bins as one matrix product, and LIF layers run
+the fused :func:`~probsnn.neurons.lif.lif_scan` whose hand-written reverse pass equals ``jax.grad`` of the
+unrolled recursion; so :func:`fit_bptt` on LIF networks gets the fast path without any option
+(``benchmarks/snn_throughput.py``).
 """
 from __future__ import annotations
 
