@@ -20,7 +20,8 @@ from .inference.eprop import EpropParams, eprop_gradient, init_eprop
 from .inference.ostl import ostl_gradient
 from .neurons.lif import (
     ALIFParams, FeedForwardParams, LIFParams, Neuron, RecurrentParams, alif_neuron, alif_params,
-    feedforward_layer, init_feedforward, init_recurrent, lif_neuron, lif_params, recurrent_layer,
+    feedforward_layer, init_feedforward, init_recurrent, input_currents, lif_neuron, lif_params, lif_scan,
+    recurrent_layer,
 )
 from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
 
