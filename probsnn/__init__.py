@@ -40,5 +40,19 @@ from .streaming import StreamingPredictor
 from . import envs
 from .inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
 
+# --- Bayesian inference (issue 3) ---
+from . import bayes_plots
+from .inference.calibration import expected_calibration_error, negative_log_likelihood, reliability_diagram
+from .inference.laplace import laplace_posterior
+from .inference.mcmc import check_convergence, fit_nuts
+from .inference.svi import fit_svi
+from .models.sparsity import HierarchicalNormalPrior, HorseshoePrior, LaplacePrior, StructuredPrior
+
+# --- Langevin synaptic sampling (issue 5) ---
+from .inference.latent_sampling import LatentSynapticSampler, latent_synaptic_sampling
+from .inference.synaptic_sampling import (
+    LangevinDivergenceError, SynapticSampler, retraction_probability, retraction_weights, synaptic_sampling,
+)
+
 # --- other issues ---
 from . import conversion  # ANN-to-SNN conversion (issue 8)

@@ -144,11 +144,10 @@ def _fit_command(args) -> int:
         print(f"{r['model']:<10}{r['neuron']:<16}{r['train_bits_per_spike']:>15.3f}{r['test_bits_per_spike']:>15.3f}"
               f"{r['ks_statistic']:>11.3f}{r['ks_pvalue']:>9.2g}{r['aic']:>12.1f}{'yes' if r['converged'] else 'NO':>6}")
 
-    if args.posterior != "laplace":
-        # Full Bayesian inference on top of the MAP fits (NUTS or SVI): credible bands, LOO, R-hat/ESS.
-        from .inference.posterior_cli import posterior_report
+    # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
+    from .inference.posterior_cli import posterior_report
 
-        posterior_report(args, results, out)
+    posterior_report(args, results, out)
 
     best = specs[-1][0]
     res = results[best]

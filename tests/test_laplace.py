@@ -48,10 +48,21 @@ def test_mode_is_the_posterior_mode_and_covariance_the_inverse_hessian(problem):
 def test_from_a_map_result(problem):
     net, priors, truth, data = problem
     fit = ps.fit_map(net, data, prior=ps.GaussianPrior(ridge=1.0, bias=1.0), progress=False)
-    idata = laplace_posterior(net, data, fit=fit, num_samples=4000, log_likelihood=None, seed=1)
+    idata = laplace_posterior(net, data, fit=fit, num_samples=1000, num_chains=2, log_likelihood=None, seed=1)
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 1000
     sd = idata.posterior["bias"].std(("chain", "draw")).values
+    # the sample sd of 2000 draws has relative sd 1/sqrt(2 * 2000) = 1.6%; 10% is > 6 of them (100 neurons)
     np.testing.assert_allclose(sd, np.asarray(fit.standard_errors.bias), rtol=0.1)
+    # independent draws split into chains: R-hat about 1, ESS about the number of draws
+    summary = ps.inference.mcmc.check_convergence(idata, warn=False)
+    assert summary["max_rhat"] < 1.02 and summary["min_ess_bulk"] > 1000
     with pytest.raises(TypeError):
         laplace_posterior(net, data, fit="map")
     with pytest.raises(ValueError, match="num_samples"):
         laplace_posterior(net, data, fit=fit, num_samples=1)
+    with pytest.raises(ValueError, match="num_chains"):
+        laplace_posterior(net, data, fit=fit, num_chains=0)
+    other = ps.GLMNetwork(net.n_neurons, stimulus_basis=net.stimulus_basis, history_basis=ps.basis.raised_cosine_log(2, 6),
+                          observation="bernoulli")
+    with pytest.raises(ValueError, match="another network"):  # a MAP fit of a network with other shapes
+        laplace_posterior(other, data, fit=fit)

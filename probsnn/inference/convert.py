@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["to_inference_data", "draws_to_params", "posterior_filters"]
+__all__ = ["to_inference_data", "draws_to_params", "posterior_filters", "init_values_from_map"]
 
 _SITE_DIMS = {
     "stimulus_weights": ["neuron", "stimulus_dim", "stimulus_basis"],
@@ -221,3 +221,45 @@ def to_inference_data(net, data, draws: dict, *, design=None, priors=None, sampl
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return az.from_dict(**groups, coords=coords, dims=dims, attrs=attrs)
+
+
+def init_values_from_map(priors, params, dtype=None) -> dict:
+    r"""NumPyro initial values of the model's sample sites that reproduce the GLM parameters ``params``.
+
+    Used to start NUTS chains and SVI guides at a MAP fit
+    (``numpyro.infer.init_to_value(values=init_values_from_map(priors, fit.params))``). For a scalar site prior
+    the value is the weight array itself; a structured prior (:class:`~probsnn.models.sparsity.StructuredPrior`,
+    e.g. the non-centred horseshoe :math:`w = \tau \lambda z`) maps the weights onto its own sites with
+    :meth:`~probsnn.models.sparsity.StructuredPrior.init_values`. Empty sites (no stimulus or no history basis)
+    are skipped, as the model does not sample them.
+
+    Parameters
+    ----------
+    priors : GLMPriors
+        Resolved priors of the model (:func:`probsnn.inference.laplace.resolve_priors`).
+    params : GLMParams
+        Starting weights, e.g. ``fit_map(...).params``.
+    dtype : dtype, optional
+        Cast every value to this JAX dtype (default: JAX's default float).
+
+    Returns
+    -------
+    dict
+        Site name -> ``jax.Array``.
+    """
+    import jax.numpy as jnp
+
+    from ..models.sparsity import StructuredPrior
+
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    values = {}
+    for name, prior, value in (("stimulus_weights", priors.stimulus, params.stimulus_weights),
+                               ("coupling_weights", priors.coupling, params.coupling_weights),
+                               ("bias", priors.bias, params.bias)):
+        if np.size(value) == 0:
+            continue
+        if isinstance(prior, StructuredPrior):
+            values.update(prior.init_values(name, value))
+        else:
+            values[name] = value
+    return {k: jnp.asarray(v, dtype) for k, v in values.items()}

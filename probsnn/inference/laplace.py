@@ -117,8 +117,8 @@ def _unflatten_batched(net, flat):
     return out
 
 
-def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 1000, seed: int = 0,
-                      log_likelihood="bin", posterior_predictive: bool = False, design=None, progress=None):
+def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 1000, num_chains: int = 1,
+                      seed: int = 0, log_likelihood="bin", posterior_predictive: bool = False, design=None, progress=None):
     r"""Draws from the Laplace approximation :math:`\mathcal N(\hat w, H^{-1})`, as ``InferenceData``.
 
     Parameters
@@ -131,20 +131,28 @@ def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 10
         which needs zero-mean Normal site priors.
     priors : GLMPriors or GaussianPrior, optional
     num_samples : int
+        Draws per chain.
+    num_chains : int
+        Independent draws are split into this many "chains" (``(num_chains, num_samples)``), so that
+        ArviZ's split R-hat and ESS (:func:`probsnn.check_convergence`) can be reported beside NUTS; for
+        exact independent draws R-hat is about 1 and the ESS about the number of draws.
     seed : int
     log_likelihood, posterior_predictive : see :func:`probsnn.inference.convert.to_inference_data`
 
     Returns
     -------
     arviz.InferenceData
-        One chain of independent draws; ``attrs["method"] == "laplace"``.
+        ``num_chains`` chains of independent draws; ``attrs["method"] == "laplace"``.
     """
     from .convert import to_inference_data
     from .map import MAPResult
 
     net.check_data(data)
-    if int(num_samples) != num_samples or num_samples < 2:
+    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 2:
         raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}.")
+    if isinstance(num_chains, bool) or int(num_chains) != num_chains or num_chains < 1:
+        raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}.")
+    num_samples, num_chains = int(num_samples), int(num_chains)
     start = time.perf_counter()
     priors_r = resolve_priors(priors)
     design = net.design_matrix(data) if design is None else design
@@ -160,12 +168,12 @@ def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 10
             raise ValueError("fit.covariance is not finite (singular Hessian); add a prior to the MAP fit.")
     mode = np.asarray(net.flatten(fit.params))
     rng = np.random.default_rng(seed)
-    flat = np.empty((1, num_samples) + mode.shape)
+    flat = np.empty((num_chains, num_samples) + mode.shape)
     for i in range(net.n_neurons):
         c = cov[i]
         eigval, eigvec = np.linalg.eigh(0.5 * (c + c.T))
         root = eigvec * np.sqrt(np.maximum(eigval, 0.0))
-        flat[0, :, i, :] = mode[i] + rng.standard_normal((num_samples, mode.shape[1])) @ root.T
+        flat[:, :, i, :] = mode[i] + rng.standard_normal((num_chains, num_samples, mode.shape[1])) @ root.T
     draws = _unflatten_batched(net, flat)
     return to_inference_data(net, data, draws, design=design, priors=priors_r, log_likelihood=log_likelihood,
                              posterior_predictive=posterior_predictive, seed=seed,

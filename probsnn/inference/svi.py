@@ -79,8 +79,7 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
 
     from ..models.glm import glm_network
     from ..models.priors import GaussianPrior
-    from ..models.sparsity import StructuredPrior
-    from .convert import to_inference_data
+    from .convert import init_values_from_map, to_inference_data
     from .map import fit_map
     from .mcmc import _positive_int
 
@@ -92,6 +91,8 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
     if init not in ("map", None):
         raise ValueError(f"init must be 'map' or None, got {init!r}.")
+    if isinstance(guide, str) and guide not in _GUIDES:  # before any fitting
+        raise ValueError(f"guide must be one of {_GUIDES} or a NumPyro guide, got {guide!r}.")
     priors_r = resolve_priors(priors)
     dtype = jnp.result_type(float)
     design = net.design_matrix(data) if design is None else jnp.asarray(design, dtype)
@@ -101,17 +102,7 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
     if init == "map":
         start = fit_map(net, data, prior=GaussianPrior(ridge=1.0, bias=1e-2), design=design, progress=False,
                         warn=False).params
-        values = {}
-        for name, prior, value in (("stimulus_weights", priors_r.stimulus, start.stimulus_weights),
-                                   ("coupling_weights", priors_r.coupling, start.coupling_weights),
-                                   ("bias", priors_r.bias, start.bias)):
-            if np.size(value) == 0:
-                continue
-            if isinstance(prior, StructuredPrior):
-                values.update(prior.init_values(name, value))
-            else:
-                values[name] = value
-        init_strategy = init_to_value(values={k: jnp.asarray(v, dtype) for k, v in values.items()})
+        init_strategy = init_to_value(values=init_values_from_map(priors_r, start, dtype))
     else:
         from numpyro.infer import init_to_median
 

@@ -126,10 +126,11 @@ class GLMPriors(NamedTuple):
                         f"GLMPriors.{name}: {type(prior).__name__} has an invalid {arg}={np.asarray(value)!r} "
                         f"(must satisfy {constraint}); e.g. scales must be positive."
                     )
-            if prior.event_shape != ():
+            if prior.event_shape != () or prior.batch_shape != ():
                 raise ValueError(
                     f"GLMPriors.{name} must be a scalar (univariate) distribution that is expanded per weight; "
-                    f"got event shape {prior.event_shape}."
+                    f"got batch shape {prior.batch_shape} and event shape {prior.event_shape}. For per-weight "
+                    f"structure use a structured prior (probsnn.models.sparsity) or a GaussianPrior penalty."
                 )
         if self.penalty is not None and not isinstance(self.penalty, GaussianPrior):
             raise TypeError(f"GLMPriors.penalty must be a GaussianPrior, got {type(self.penalty).__name__}.")

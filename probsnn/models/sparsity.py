@@ -100,10 +100,9 @@ class HorseshoePrior(StructuredPrior):
         tau = numpyro.sample(f"{name}_global_scale", dist.HalfCauchy(self.global_scale))
         lam = numpyro.sample(f"{name}_local_scale", dist.HalfCauchy(1.0).expand((n, m)).to_event(2))
         raw = numpyro.sample(f"{name}_raw", dist.Normal(0.0, 1.0).expand(shape).to_event(3))
-        scale = np.array(tau * lam)
+        scale = tau * lam  # a traced array under jit (NUTS, SVI): no NumPy conversion here
         if self.exclude_diagonal and n == m:
-            eye = jnp.eye(n, dtype=bool)
-            scale = jnp.where(eye, self.diagonal_scale, scale)
+            scale = jnp.where(jnp.eye(n, dtype=bool), self.diagonal_scale, scale)
         return numpyro.deterministic(name, raw * scale[:, :, None])
 
     def init_values(self, name, weights):

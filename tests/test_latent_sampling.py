@@ -1,0 +1,154 @@
+"""Synaptic sampling with latent neurons (probsnn.inference.latent_sampling).
+
+Reference: exact enumeration of all latent spike paths of a tiny network (as in tests/test_three_factor.py) gives
+the exact bound L(w(theta)) and, through jax.grad, its exact gradient in theta; the three-factor drift must be an
+unbiased estimate of it (mean of many independent estimates within 3 standard errors).
+"""
+import itertools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from probsnn import basis
+from probsnn.inference.latent_sampling import LatentSynapticSampler, latent_synaptic_sampling
+from probsnn.inference.synaptic_sampling import LangevinDivergenceError
+from probsnn.neurons.glm import GLMParams
+from probsnn.neurons.latent import LatentGLMNetwork
+
+T = 4
+
+
+def _problem():
+    """1 input, 1 visible, 2 latent neurons, T = 4 (2^8 latent paths), two examples."""
+    net = LatentGLMNetwork(n_visible=1, n_latent=2, history_basis=basis.identity(2), n_inputs=1,
+                           input_basis=basis.identity(2, lag_offset=0))
+    stimuli = jnp.array([[[1.0], [0.0], [1.0], [1.0]], [[0.0], [1.0], [1.0], [0.0]]])
+    visibles = jnp.array([[[0.0], [1.0], [1.0], [0.0]], [[1.0], [0.0], [1.0], [1.0]]])
+    return net, stimuli, visibles
+
+
+def _theta(net):
+    """Parameters with some retractable entries below 0 (retracted) and some above."""
+    p = net.init_params(jax.random.PRNGKey(3), scale=0.8, bias=-0.3)
+    return GLMParams(p.stimulus_weights + 0.4, p.coupling_weights + 0.4, p.bias)
+
+
+def _exact_bound(net, sampler, theta, stimulus, visible):
+    """ELBO E_q[log p(x | h)] of one example by enumerating every latent path (q = the causal conditional)."""
+    paths = np.array(list(itertools.product([0.0, 1.0], repeat=T * net.n_latent))).reshape(-1, T, net.n_latent)
+    vis = np.broadcast_to(np.asarray(visible), (paths.shape[0], T, net.n_visible))
+    spikes = jnp.asarray(np.concatenate([vis, paths], axis=2))
+    w = sampler.weights(theta)
+    lp = jax.vmap(lambda s: net._log_prob_jit(w, stimulus, s, net.init_state()))(spikes)
+    ell, logq = lp[:, :, : net.n_visible].sum((1, 2)), lp[:, :, net.n_visible:].sum((1, 2))
+    return jnp.sum(jnp.exp(logq) * ell), jnp.sum(jnp.exp(logq))
+
+
+def _flat(tree):
+    return jnp.concatenate([jnp.ravel(x) for x in tree])
+
+
+@pytest.mark.parametrize("parametrisation", ["retraction", "signed"])
+def test_drift_likelihood_part_is_unbiased_for_exact_gradient(parametrisation):
+    net, stimuli, visibles = _problem()
+    sampler = LatentSynapticSampler(net, parametrisation=parametrisation, theta0=1.0)
+    theta = _theta(net)
+    if parametrisation == "retraction":
+        assert 0 < int(sampler.n_retracted(theta)) < sampler.n_synapses  # both sides of the kink are exercised
+
+    def exact_total(t):
+        return sum(_exact_bound(net, sampler, t, s, v)[0] for s, v in zip(stimuli, visibles))
+
+    # the enumeration covers every latent path: q sums to 1 on each example
+    assert all(np.isclose(float(_exact_bound(net, sampler, theta, s, v)[1]), 1.0) for s, v in zip(stimuli, visibles))
+
+    exact = _flat(jax.grad(exact_total)(theta))
+    prior_grad = _flat(jax.grad(sampler.log_prior)(theta))
+    baselines = jnp.array([-2.0, -3.0])  # fixed baselines (independent of the samples) keep it unbiased
+    n = 20000
+
+    @jax.jit
+    @jax.vmap
+    def estimate(key):
+        drift, _ = sampler.drift(theta, key, stimuli, visibles, baselines, 1.0)
+        return _flat(drift) - prior_grad
+
+    samples = np.asarray(estimate(jax.random.split(jax.random.PRNGKey(7), n)))
+    mean = samples.mean(0)
+    se = samples.std(0, ddof=1) / np.sqrt(n)
+    free = np.asarray(_flat(sampler.mask)) > 0
+    # entries that cannot move (masked, or retracted synapses under the retraction map) have exactly zero gradient
+    fixed = free & (se == 0)
+    np.testing.assert_allclose(mean[~free | fixed], np.asarray(exact)[~free | fixed], atol=1e-12)
+    live = free & (se > 0)
+    z = np.abs(mean[live] - np.asarray(exact)[live]) / se[live]
+    print("max |z| over", live.sum(), "live coordinates:", z.max())
+    assert np.all(z < 3.0), np.round(z, 2)
+    assert np.max(np.abs(np.asarray(exact)[live]) / se[live]) > 10  # the test has power
+
+
+def test_without_latent_neurons_the_drift_is_the_exact_log_posterior_gradient():
+    """n_latent = 0: the three-factor estimate is deterministic and equals jax.grad of log prior + log p(x | w)."""
+    net = LatentGLMNetwork(n_visible=2, n_latent=0, history_basis=basis.identity(2), n_inputs=1,
+                           input_basis=basis.identity(1, lag_offset=0))
+    sampler = LatentSynapticSampler(net, parametrisation="retraction", theta0=1.0)
+    theta = GLMParams(*(v + 0.3 for v in net.init_params(jax.random.PRNGKey(0), scale=0.7)))
+    stimuli = jnp.array(np.random.default_rng(0).random((3, 6, 1)) < 0.5, float)
+    visibles = jnp.array(np.random.default_rng(1).random((3, 6, 2)) < 0.4, float)
+
+    def log_post(t):
+        w = sampler.weights(t)
+        return sampler.log_prior(t) + sum(net.log_joint(w, s, v) for s, v in zip(stimuli, visibles))
+
+    drift, _ = sampler.drift(theta, jax.random.PRNGKey(1), stimuli, visibles, jnp.zeros(3), 1.0)
+    np.testing.assert_allclose(_flat(drift), _flat(jax.grad(log_post)(theta)), rtol=1e-10, atol=1e-12)
+
+
+def test_latent_sampling_runs_returns_inference_data_and_learns():
+    """A short run: InferenceData layout, masked weights stay 0, retracted fraction consistent, no divergence,
+    and the visible learning signal improves over the start (the chain moves to the posterior)."""
+    net, stimuli, visibles = _problem()
+    stimuli, visibles = jnp.tile(stimuli, (4, 1, 1)), jnp.tile(visibles, (4, 1, 1))
+    idata = latent_synaptic_sampling(net, stimuli, visibles, n_steps=400, step_size=0.01, thin=10, n_chains=4,
+                                     parametrisation="retraction", theta0=1.0, batch_size=4, seed=0)
+    post = idata.posterior
+    assert post["theta_coupling_weights"].shape == (4, 40, 3, 3, 2)
+    w = post["coupling_weights"].values
+    theta = post["theta_coupling_weights"].values
+    off_diag = ~np.eye(3, dtype=bool)
+    assert np.all(w[..., off_diag, :][theta[..., off_diag, :] <= 0] == 0)
+    n_ret = ((theta[..., off_diag, :] <= 0).sum((-1, -2))
+             + (post["theta_stimulus_weights"].values <= 0).sum((-1, -2, -3)))
+    np.testing.assert_array_equal(idata.sample_stats["n_retracted"].values, n_ret)
+    np.testing.assert_allclose(idata.sample_stats["retracted_fraction"].values, n_ret / (6 * 2 + 3 * 2))
+    assert not idata.sample_stats["diverging"].values.any()
+    signal = idata.sample_stats["learning_signal"].values
+    assert signal[:, -10:].mean() > signal[:, :3].mean()
+
+
+def test_bad_arguments_and_divergence():
+    net, stimuli, visibles = _problem()
+    kw = dict(n_steps=10, step_size=0.01, n_chains=1)
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="temperature"):
+            latent_synaptic_sampling(net, stimuli, visibles, temperature=bad, **kw)
+    with pytest.raises(ValueError, match="visibles must have shape"):
+        latent_synaptic_sampling(net, stimuli, visibles[:, :, :0], **kw)
+    with pytest.raises(ValueError, match="0/1"):
+        latent_synaptic_sampling(net, stimuli, visibles * 2, **kw)
+    with pytest.raises(ValueError, match="parametrisation"):
+        LatentSynapticSampler(net, parametrisation="positive")
+    with pytest.raises(TypeError, match="LatentGLMNetwork"):
+        LatentSynapticSampler(object())
+    sampler = LatentSynapticSampler(net)  # one compiled kernel for both runs
+    with pytest.raises(LangevinDivergenceError, match="diverged"):
+        latent_synaptic_sampling(net, stimuli, visibles, n_steps=50, step_size=1e3, n_chains=2, sampler=sampler)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        idata = latent_synaptic_sampling(net, stimuli, visibles, n_steps=50, step_size=1e3, n_chains=2,
+                                         on_divergence="warn", divergence_threshold=50.0, sampler=sampler)
+    assert any("diverged" in str(w.message) for w in caught)
+    assert np.all(np.isfinite(idata.posterior["theta_coupling_weights"].values))
