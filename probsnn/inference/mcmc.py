@@ -163,9 +163,8 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
     from numpyro.infer import MCMC, NUTS, init_to_value
 
     from ..models.glm import glm_network
-    from ..models.sparsity import StructuredPrior
     from ..neurons.glm import GLMParams
-    from .convert import to_inference_data
+    from .convert import init_values_from_map, to_inference_data
     from .map import MAPResult, fit_map
 
     if float64:
@@ -184,7 +183,6 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
 
     _check_block(log_likelihood, data.n_bins)
     priors_r = resolve_priors(priors)
-    structured = any(isinstance(p, StructuredPrior) for p in priors_r[:2])
     gaussian = gaussian_precision(net, priors_r) is not None
     if mass is None:
         mass = "laplace" if gaussian else "diag"
@@ -225,17 +223,7 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
         raise ValueError(f"init must be 'map', GLMParams, a MAPResult or None, got {init!r}.")
     init_strategy = numpyro.infer.init_to_uniform
     if start_params is not None and init is not None:
-        values = {}
-        for name, prior, value in (("stimulus_weights", priors_r.stimulus, start_params.stimulus_weights),
-                                   ("coupling_weights", priors_r.coupling, start_params.coupling_weights),
-                                   ("bias", priors_r.bias, start_params.bias)):
-            if np.size(value) == 0:
-                continue
-            if isinstance(prior, StructuredPrior):
-                values.update(prior.init_values(name, value))
-            else:
-                values[name] = jnp.asarray(value, dtype)
-        init_strategy = init_to_value(values={k: jnp.asarray(v, dtype) for k, v in values.items()})
+        init_strategy = init_to_value(values=init_values_from_map(priors_r, start_params, dtype))
 
     kernel = NUTS(glm_network, inverse_mass_matrix=inverse_mass, adapt_mass_matrix=(mass != "laplace"),
                   dense_mass=(mass in ("dense", "laplace")), target_accept_prob=target_accept_prob,
