@@ -51,10 +51,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models.priors import GLMPriors
 from ..neurons.glm import GLMParams
 from ..neurons.latent import LatentGLMNetwork
-from .synaptic_sampling import LangevinDivergenceError, _check_int, _check_positive, retraction_weights
+from .synaptic_sampling import (
+    LangevinDivergenceError, _check_int, _check_positive, resolve_theta_prior, retraction_weights,
+)
 from .three_factor import ThreeFactorVI
 
 __all__ = ["LatentSynapticSampler", "LatentSamplerState", "latent_synaptic_sampling"]
@@ -143,24 +144,8 @@ class LatentSynapticSampler:
         self.prior = self._resolve_prior(prior)
 
     def _resolve_prior(self, prior):
-        import numpyro.distributions as dist
-
-        if prior is None:
-            prior = GLMPriors()
-        if isinstance(prior, dist.Distribution):
-            prior = GLMPriors(prior, prior, prior)
-        if isinstance(prior, GLMPriors):
-            if prior.penalty is not None:
-                raise ValueError("GLMPriors.penalty is not supported by synaptic sampling; pass a callable prior.")
-            resolved = prior.resolved()[:3]
-            for name, d in zip(GLMParams._fields, resolved):
-                if not isinstance(d, dist.Distribution) or d.support is not dist.constraints.real:
-                    raise ValueError(f"the prior of {name} must be a scalar numpyro distribution with real support "
-                                     f"(theta is unconstrained), got {type(d).__name__}.")
-            return GLMParams(*resolved)
-        if callable(prior):
-            return prior
-        raise TypeError(f"prior must be a numpyro distribution, GLMPriors or a callable, got {type(prior).__name__}.")
+        resolved = resolve_theta_prior(prior)
+        return GLMParams(*resolved.values()) if isinstance(resolved, dict) else resolved
 
     # ------------------------------------------------------------------ maps and densities
     def weights(self, theta: GLMParams) -> GLMParams:

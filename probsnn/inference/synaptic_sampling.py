@@ -180,6 +180,39 @@ def _check_int(name, value, minimum=1):
     return int(value)
 
 
+def resolve_theta_prior(prior):
+    """The prior on theta: ``{"stimulus", "coupling", "bias"} -> scalar numpyro distribution``, or a callable.
+
+    ``None`` means ``GLMPriors()`` defaults; one distribution is used for every group; ``GLMPriors`` sites must be
+    scalar distributions with real support (theta is unconstrained); a callable ``log_prior(theta)`` is returned
+    as it is. Shared by :class:`SynapticSampler` and the latent-neuron sampler.
+    """
+    import numpyro.distributions as dist
+
+    if prior is None:
+        prior = GLMPriors()
+    if isinstance(prior, dist.Distribution):
+        prior = GLMPriors(prior, prior, prior)
+    if isinstance(prior, GLMPriors):
+        if prior.penalty is not None:
+            raise ValueError("GLMPriors.penalty is not supported by synaptic sampling; pass a callable prior "
+                             "that includes the quadratic penalty instead.")
+        resolved = prior.resolved()
+        groups = {}
+        for g, d in zip(GROUPS, resolved[:3]):
+            if not isinstance(d, dist.Distribution):
+                raise ValueError(f"synaptic sampling needs a scalar numpyro distribution for the {g} prior, "
+                                 f"got {type(d).__name__} (structured priors are not supported).")
+            if d.support is not dist.constraints.real:
+                raise ValueError(f"the {g} prior must have real support (theta is unconstrained), got "
+                                 f"{type(d).__name__} with support {d.support}.")
+            groups[g] = d
+        return groups
+    if callable(prior):
+        return prior
+    raise TypeError(f"prior must be a numpyro distribution, GLMPriors or a callable, got {type(prior).__name__}.")
+
+
 class SynapticSampler:
     """The target of synaptic sampling for one :class:`probsnn.GLMNetwork`: parametrisation, prior, likelihood.
 
@@ -253,30 +286,7 @@ class SynapticSampler:
         return mask.copy()
 
     def _resolve_prior(self, prior):
-        import numpyro.distributions as dist
-
-        if prior is None:
-            prior = GLMPriors()
-        if isinstance(prior, dist.Distribution):
-            prior = GLMPriors(prior, prior, prior)
-        if isinstance(prior, GLMPriors):
-            if prior.penalty is not None:
-                raise ValueError("GLMPriors.penalty is not supported by synaptic sampling; pass a callable prior "
-                                 "that includes the quadratic penalty instead.")
-            resolved = prior.resolved()
-            groups = {}
-            for g, d in zip(GROUPS, resolved[:3]):
-                if not isinstance(d, dist.Distribution):
-                    raise ValueError(f"synaptic sampling needs a scalar numpyro distribution for the {g} prior, "
-                                     f"got {type(d).__name__} (structured priors are not supported).")
-                if d.support is not dist.constraints.real:
-                    raise ValueError(f"the {g} prior must have real support (theta is unconstrained), got "
-                                     f"{type(d).__name__} with support {d.support}.")
-                groups[g] = d
-            return groups
-        if callable(prior):
-            return prior
-        raise TypeError(f"prior must be a numpyro distribution, GLMPriors or a callable, got {type(prior).__name__}.")
+        return resolve_theta_prior(prior)
 
     # ---------------------------------------------------------------- maps
     def weights_flat(self, theta: dict):
