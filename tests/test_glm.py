@@ -133,3 +133,16 @@ def test_bad_params_and_data_raise():
         bern.log_likelihood(bern.init_params(), ps.SpikeData(np.full((5, 3), 2), dt=0.001))
     with pytest.raises(ValueError, match="stimulus"):
         net.simulate(params, jax.random.PRNGKey(0), n_steps=10)
+
+
+@pytest.mark.parametrize("observation", [ps.PoissonObservation("exp"), ps.PoissonObservation("softplus"),
+                                         ps.BernoulliObservation(0.5)])
+def test_unnormalised_log_prob_differs_only_by_the_count_term(observation):
+    """Newton's method uses log p without -log(k!): the difference must not depend on the potential."""
+    from scipy.special import gammaln
+
+    counts = jnp.array([0.0, 1.0, 0.0, 1.0, 0.0]) if observation.name == "bernoulli" else jnp.array([0.0, 1, 2, 5, 3])
+    potential = jnp.linspace(-2.0, 1.5, 5)
+    gap = observation.log_prob(counts, potential) - observation.unnormalised_log_prob(counts, potential)
+    expected = 0.0 if observation.name == "bernoulli" else -gammaln(np.asarray(counts) + 1.0)
+    np.testing.assert_allclose(gap, expected, atol=1e-12)

@@ -77,13 +77,18 @@ class PoissonObservation:
         return jnp.exp(potential) if self.link == "exp" else jax.nn.softplus(potential)
 
     def log_prob(self, counts, potential):
+        return self.unnormalised_log_prob(counts, potential) - jax.scipy.special.gammaln(counts + 1.0)
+
+    def unnormalised_log_prob(self, counts, potential):
+        """``log p(counts | potential)`` without ``-log(counts!)``, a term that does not depend on the
+        potential (optimisers compare and differentiate this cheaper form)."""
         counts = counts.astype(potential.dtype)
         if self.link == "exp":
             log_rate, rate = potential, jnp.exp(potential)
         else:
             rate = jax.nn.softplus(potential)
             log_rate = jnp.log(rate)
-        return counts * log_rate - rate - jax.scipy.special.gammaln(counts + 1.0)
+        return counts * log_rate - rate
 
     def sample(self, key, potential):
         return jax.random.poisson(key, self.mean(potential)).astype(potential.dtype)
@@ -115,6 +120,10 @@ class BernoulliObservation:
     def log_prob(self, counts, potential):
         logits = potential / self.temperature
         return counts.astype(potential.dtype) * logits - jax.nn.softplus(logits)
+
+    def unnormalised_log_prob(self, counts, potential):
+        """The Bernoulli log-probability has no count-only term: the same as :meth:`log_prob`."""
+        return self.log_prob(counts, potential)
 
     def sample(self, key, potential):
         return jax.random.bernoulli(key, self.mean(potential)).astype(potential.dtype)
