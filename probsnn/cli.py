@@ -144,10 +144,11 @@ def _fit_command(args) -> int:
         print(f"{r['model']:<10}{r['neuron']:<16}{r['train_bits_per_spike']:>15.3f}{r['test_bits_per_spike']:>15.3f}"
               f"{r['ks_statistic']:>11.3f}{r['ks_pvalue']:>9.2g}{r['aic']:>12.1f}{'yes' if r['converged'] else 'NO':>6}")
 
-    # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
-    from .inference.posterior_cli import posterior_report
+    if args.posterior is not None:
+        # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
+        from .inference.posterior_cli import posterior_report
 
-    posterior_report(args, results, out)
+        posterior_report(args, results, out)
 
     best = specs[-1][0]
     res = results[best]
@@ -216,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0, help="seed of the randomised KS test")
     fit.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
-    fit.add_argument("--posterior", choices=("laplace", "nuts", "svi"), default="laplace",
-                     help="uncertainty of the parameters: Laplace (Hessian at the MAP, default), NUTS or SVI")
+    fit.add_argument("--posterior", choices=("laplace", "nuts", "svi"), default=None,
+                     help="add a posterior report (credible bands, PSIS-LOO table, R-hat/ESS): Laplace draws at "
+                          "the MAP, NUTS or SVI (default: none; the MAP fit's Laplace standard errors are always "
+                          "in params.npz)")
     fit.set_defaults(func=_fit_command)
     for module_name in _EXTRA_COMMANDS:
         import importlib
