@@ -126,26 +126,6 @@ _HESSIAN_CHUNK = 4096  # rows per block: a block of the design stays in cache wh
 _STACKED_SPEEDUP = 2.5
 
 
-def _gram(design, weights_t):
-    """``X^T diag(d) X`` accumulated over blocks of rows (cache-friendly on CPU)."""
-    n_rows, n_features = design.shape
-    n_full = (n_rows // _HESSIAN_CHUNK) * _HESSIAN_CHUNK
-    total = jnp.zeros((n_features, n_features), design.dtype)
-    if n_full:
-        blocks = design[:n_full].reshape(-1, _HESSIAN_CHUNK, n_features)
-        block_weights = weights_t[:n_full].reshape(-1, _HESSIAN_CHUNK)
-
-        def body(acc, block):
-            x, d = block
-            return acc + x.T @ (x * d[:, None]), None
-
-        total, _ = jax.lax.scan(body, total, (blocks, block_weights))
-    if n_full < n_rows:
-        x, d = design[n_full:], weights_t[n_full:]
-        total = total + x.T @ (x * d[:, None])
-    return total
-
-
 def _gram_stacked(design, row_weights, accumulate_dtype=None):
     """``X^T diag(d_n) X`` for every neuron ``n`` at once: ``[N, F, F]`` from ``design [T, F]``, ``d [T, N]``.
 
@@ -191,7 +171,7 @@ def _negative_hessian(design, neg_second, precision, maskf, active=None, work_dt
 
     def one(args):
         column, is_active = args
-        return jax.lax.cond(is_active, lambda: _gram(design, column),
+        return jax.lax.cond(is_active, lambda: _gram_stacked(design, column[:, None])[0],
                             lambda: jnp.zeros((n_features, n_features), design.dtype))
 
     # Many neurons active: one stacked product; a few stragglers: one thin product each, skipping the rest.
@@ -201,7 +181,7 @@ def _negative_hessian(design, neg_second, precision, maskf, active=None, work_dt
         lambda: _gram_stacked(design, neg_second * active.astype(design.dtype)[None, :], work),
         lambda: jax.lax.map(one, (neg_second.T, active)).astype(work),
     )
-    hessian = hessian.astype(work) + precision[None]
+    hessian = hessian + precision[None]
     hessian = hessian * maskf[:, :, None] * maskf[:, None, :]
     return hessian + jax.vmap(jnp.diag)(1.0 - maskf)
 
