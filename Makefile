@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: install demo test bench bench-snn clean
+.PHONY: install demo test bench bench-nuts bench-snn clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/glm_fit.py
+
+# NUTS ESS/s against a NumPyro NUTS with a scan-over-time likelihood (about 20 minutes on 2 cores).
+bench-nuts: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/nuts.py
 
 # snnTorch and Spyx need torch and flax: they live in a separate venv so the main one stays lean.
 .venv-bench/.installed: pyproject.toml

@@ -11,7 +11,7 @@ from .basis import Basis, causal_convolve
 from .data import SpikeData
 from .inference.map import ConvergenceWarning, MAPResult, fit_map
 from .models.priors import GaussianPrior, GLMPriors
-from .neurons.glm import BernoulliObservation, GLMNetwork, GLMParams, PoissonObservation
+from .neurons.glm import BernoulliObservation, GLMNetwork, GLMParams, PoissonLogRate, PoissonObservation
 
 # --- deterministic limits (issue 7) ---
 from . import regularisers, surrogates

@@ -146,3 +146,27 @@ def test_unnormalised_log_prob_differs_only_by_the_count_term(observation):
     gap = observation.log_prob(counts, potential) - observation.unnormalised_log_prob(counts, potential)
     expected = 0.0 if observation.name == "bernoulli" else -gammaln(np.asarray(counts) + 1.0)
     np.testing.assert_allclose(gap, expected, atol=1e-12)
+
+
+def test_poisson_log_rate_is_numpyros_poisson_of_the_exp_rate():
+    """The exp-link count law of the NumPyro model: log-probabilities and their gradients equal NumPyro's
+    ``Poisson(exp(eta))``, and draws have the Poisson mean and variance (within 4 standard errors)."""
+    import numpyro.distributions as dist
+
+    log_rate = jnp.linspace(-3.0, 2.0, 11)
+    counts = jnp.arange(11.0) % 5
+    ours = lambda eta: ps.PoissonLogRate(eta).log_prob(counts).sum()  # noqa: E731
+    numpyros = lambda eta: dist.Poisson(jnp.exp(eta)).log_prob(counts).sum()  # noqa: E731
+    np.testing.assert_allclose(ps.PoissonLogRate(log_rate).log_prob(counts),
+                               dist.Poisson(jnp.exp(log_rate)).log_prob(counts), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jax.grad(ours)(log_rate), jax.grad(numpyros)(log_rate), rtol=1e-12, atol=1e-12)
+    assert isinstance(ps.PoissonObservation("exp").numpyro_distribution(log_rate), ps.PoissonLogRate)
+
+    eta, n = 0.7, 40_000
+    draws = np.asarray(ps.PoissonLogRate(jnp.full(n, eta)).sample(jax.random.PRNGKey(0)), float)
+    rate = np.exp(eta)
+    assert abs(draws.mean() - rate) < 4 * np.sqrt(rate / n)
+    # Var of the sample variance of a Poisson: (mu4 - sigma^4) / n with mu4 = rate (1 + 3 rate)
+    assert abs(draws.var() - rate) < 4 * np.sqrt((rate * (1 + 3 * rate) - rate**2) / n)
+    with pytest.warns(UserWarning, match="Out-of-support"):  # NumPyro's support check, as for its Poisson
+        assert np.all(np.isneginf(ps.PoissonLogRate(log_rate, validate_args=True).log_prob(jnp.full(11, -1.0))))
