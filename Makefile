@@ -34,7 +34,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/glm_fit.py
 
-# NUTS ESS/s against a NumPyro NUTS with a scan-over-time likelihood (about 20 minutes on 2 cores).
+# NUTS ESS/s against a NumPyro NUTS with a scan-over-time likelihood (about 25 minutes on 2 cores).
 bench-nuts: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/nuts.py
 

@@ -38,7 +38,7 @@ separately from sampling; ESS/s is ArviZ's minimum bulk ESS over all 510 paramet
 time (for probsnn measured, including one compilation of the sampling loop). Last line: ``ess_per_s_ratio=…``.
 
 Run: ``python benchmarks/nuts.py [--bins 100000 --warmup 100 --samples 500 --naive-samples 200
---naive-check-draws 2]`` (``make bench-nuts``; about 20 minutes on 2 cores, most of it the twin's many
+--naive-check-draws 2]`` (``make bench-nuts``; about 25 minutes on 2 cores, most of it the twin's many
 gradients).
 """
 from __future__ import annotations
@@ -132,11 +132,16 @@ def report(name, chains, warmup, draws, warmup_s, sampling_s, leapfrog, ess, tim
     return ess / sampling_s
 
 
-def naive_potential_batched(counts, kmat):
-    """One leapfrog step of the vectorised naive chains: value and gradient of the scan model's potential,
-    mapped over the leading chain axis of the parameters."""
-    one = jax.value_and_grad(lambda z: potential_energy(naive_model, (counts, kmat), {}, z))
-    return jax.vmap(one)
+def batched_value_and_grad(model, model_args, model_kwargs):
+    """One leapfrog step of vectorised chains: value and gradient of a model's potential, mapped over the
+    leading chain axis of the parameters."""
+    return jax.vmap(jax.value_and_grad(lambda z: potential_energy(model, model_args, model_kwargs, z)))
+
+
+def lockstep_gradients(num_steps) -> int:
+    """Gradients that vectorised chains cost: they advance in lock step, so an iteration costs the longest
+    trajectory among the chains (``num_steps`` is ``[chain, draw]``)."""
+    return int(np.asarray(num_steps).max(axis=0).sum())
 
 
 def main():
@@ -185,8 +190,8 @@ def main():
     print(f"log density at the mode: probsnn model {float(lp_fast):.6f}, naive scan model {float(lp_naive):.6f}",
           flush=True)
     batched_start = jax.tree.map(lambda x: jnp.broadcast_to(x, (args.chains,) + x.shape), start)
-    fast_step = jax.vmap(jax.value_and_grad(lambda z: potential_energy(glm_network, fast_args, fast_kwargs, z)))
-    naive_step = naive_potential_batched(counts, kmat)
+    fast_step = batched_value_and_grad(glm_network, fast_args, fast_kwargs)
+    naive_step = batched_value_and_grad(naive_model, (counts, kmat), {})
     step_fast = gradient_seconds(fast_step, batched_start)
     step_naive = gradient_seconds(naive_step, batched_start)
     print(f"one leapfrog gradient of {args.chains} vectorised chains: probsnn model {step_fast * 1e3:.1f} ms, "
@@ -206,7 +211,7 @@ def main():
                 **fast_kwargs)
     warm_state = twin.post_warmup_state
     jax.block_until_ready(warm_state)
-    warmup_lockstep = int(np.asarray(twin.get_extra_fields(group_by_chain=True)["num_steps"]).max(axis=0).sum())
+    warmup_lockstep = lockstep_gradients(twin.get_extra_fields(group_by_chain=True)["num_steps"])
     t1 = time.perf_counter()
     sample_key = jax.random.PRNGKey(2)
     twin.run(sample_key, *fast_args, extra_fields=("num_steps",), **fast_kwargs)
@@ -214,8 +219,7 @@ def main():
     jax.block_until_ready(twin_samples)
     t2 = time.perf_counter()
     steps = np.asarray(twin.get_extra_fields(group_by_chain=True)["num_steps"])  # [chain, draw]
-    # vectorised chains advance in lock step: an iteration costs the longest trajectory among the chains
-    lockstep_steps = int(steps.max(axis=0).sum())
+    lockstep_steps = lockstep_gradients(steps)
     ess_naive = min_bulk_ess(twin_samples)
     print(f"naive twin: {args.chains} chains x ({args.warmup} warm-up + {args.naive_samples} draws) on the fast "
           f"potential in {t1 - t0:.1f} + {t2 - t1:.1f} s; {steps.mean():.1f} leapfrog steps/draw, {lockstep_steps} "
@@ -236,7 +240,7 @@ def main():
         gap = max(float(np.max(np.abs(np.asarray(naive_samples[s]) - np.asarray(twin_samples[s])[:, :k])))
                   for s in SITES)
         naive_steps = np.asarray(naive.get_extra_fields(group_by_chain=True)["num_steps"])
-        check_lockstep = int(naive_steps.max(axis=0).sum())
+        check_lockstep = lockstep_gradients(naive_steps)
         same_steps = np.array_equal(naive_steps, steps[:, :k])
         in_loop = (t4 - t3) / check_lockstep
         print(f"naive scan sampler, {k} draws from the twin's adapted state: {t4 - t3:.1f} s including compilation "

@@ -86,8 +86,7 @@ class PoissonLogRate(dist.Distribution):
 
     @validate_sample
     def log_prob(self, value):
-        value = jnp.asarray(value, jnp.result_type(self.log_rate))
-        return value * self.log_rate - jnp.exp(self.log_rate) - jax.scipy.special.gammaln(value + 1.0)
+        return PoissonObservation("exp").log_prob(jnp.asarray(value), self.log_rate)
 
     @property
     def mean(self):
