@@ -1,0 +1,114 @@
+"""Validation helpers shared by every public entry point.
+
+Checks run at the public boundary, on concrete (non-traced) values, before any jitted code: a bad argument
+gets one clear ``ValueError``/``TypeError`` that names it, says what was expected and what was given. Under
+``jax.jit`` the array checks are skipped for traced values (:func:`concrete`), never turned into errors.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+__all__ = [
+    "concrete",
+    "check_int",
+    "positive_int",
+    "non_negative_int",
+    "check_float",
+    "positive_float",
+    "one_of",
+    "finite_array",
+]
+
+
+def concrete(x):
+    """``np.ndarray`` of ``x`` when it is a concrete value, ``None`` when it is traced (under jit/grad/vmap)."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except (TypeError, jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound may be None); bools are refused."""
+    bounds = (f" >= {minimum}" if minimum is not None else "") + (f" <= {maximum}" if maximum is not None else "")
+    message = f"{name} must be an integer{bounds}, got {value!r}."
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+        raise ValueError(message)
+    try:
+        as_int = int(value)
+        exact = as_int == value
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(message) from None
+    if not exact or (minimum is not None and as_int < minimum) or (maximum is not None and as_int > maximum):
+        raise ValueError(message)
+    return as_int
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an ``int >= 1``."""
+    return check_int(name, value, minimum=1)
+
+
+def non_negative_int(name: str, value) -> int:
+    """``value`` as an ``int >= 0``."""
+    return check_int(name, value, minimum=0)
+
+
+def check_float(name: str, value, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite ``float`` in the interval given by ``low``/``high`` (open ends as asked)."""
+    left = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    right = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+    where = f" in {left or '(-inf'}, {right or 'inf)'}" if (low is not None or high is not None) else ""
+    message = f"{name} must be a finite number{where}, got {value!r}."
+    if isinstance(value, (bool, np.bool_, str)):
+        raise ValueError(message)
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not math.isfinite(as_float):
+        raise ValueError(message)
+    if low is not None and (as_float < low or (low_open and as_float == low)):
+        raise ValueError(message)
+    if high is not None and (as_float > high or (high_open and as_float == high)):
+        raise ValueError(message)
+    return as_float
+
+
+def positive_float(name: str, value) -> float:
+    """``value`` as a finite ``float > 0``."""
+    return check_float(name, value, low=0.0, low_open=True)
+
+
+def one_of(name: str, value, options):
+    """``value`` when it is one of ``options``; otherwise a ``ValueError`` listing them."""
+    if isinstance(value, str) or value is None or isinstance(value, (bool, int, float)):
+        if value in tuple(options):
+            return value
+    raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}.")
+
+
+def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None = None, dtype=float) -> np.ndarray:
+    """``value`` as a NumPy array of ``dtype``, checked finite and (optionally) of a shape or rank.
+
+    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)`` for ``(T, 3)``.
+    """
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}.") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}.")
+    if shape is not None:
+        if array.ndim != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape)):
+            want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+            raise ValueError(f"{name} must have shape {want}, got {array.shape}.")
+    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains non-finite values (NaN or inf).")
+    return array
