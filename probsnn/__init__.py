@@ -11,7 +11,8 @@ from .basis import Basis, causal_convolve
 from .data import SpikeData
 from .inference.map import ConvergenceWarning, MAPResult, fit_map
 from .models.priors import GaussianPrior, GLMPriors
-from .neurons.glm import BernoulliObservation, GLMNetwork, GLMParams, PoissonLogRate, PoissonObservation
+from .neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput, StepOutput
+from .neurons.observation import BernoulliObservation, PoissonLogRate, PoissonObservation
 
 # --- deterministic limits (issue 7) ---
 from . import regularisers, surrogates
@@ -33,7 +34,7 @@ from .hardware import PCMConfig, realise_weights
 from . import encoding, streaming
 from .inference.three_factor import ThreeFactorState, ThreeFactorVI
 from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
-from .neurons.latent import LatentGLMNetwork, LatentState, StepInput, StepOutput
+from .neurons.glm import LatentGLMNetwork
 from .streaming import StreamingPredictor
 
 # --- first-to-spike RL (issue 6) ---
@@ -49,7 +50,6 @@ from .inference.svi import fit_svi
 from .models.sparsity import HierarchicalNormalPrior, HorseshoePrior, LaplacePrior, StructuredPrior
 
 # --- Langevin synaptic sampling (issue 5) ---
-from .inference.latent_sampling import LatentSynapticSampler, latent_synaptic_sampling
 from .inference.synaptic_sampling import (
     LangevinDivergenceError, SynapticSampler, retraction_probability, retraction_weights, synaptic_sampling,
 )

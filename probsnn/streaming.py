@@ -2,7 +2,7 @@ r"""Streaming next-step prediction with a latent GLM network trained online by t
 
 A scalar stream :math:`y_1, y_2, \dots` is quantised into ``C`` bins; bin :math:`c_t` is the one-hot spike
 pattern :math:`x_t` of ``C`` visible neurons, which are clamped to it. Before :math:`y_t` arrives, the
-network (visible + latent neurons, :class:`~probsnn.neurons.latent.LatentGLMNetwork`) gives the predictive
+network (visible + latent neurons, :class:`~probsnn.GLMNetwork`) gives the predictive
 probability of every bin: conditioned on exactly one visible spike, independent Bernoulli neurons give
 
 .. math:: P(c_t = c \mid \text{past}) = \frac{1}{K}\sum_{k=1}^K \mathrm{softmax}_c\big(u^{(k)}_{c,t}/\tau\big),
@@ -31,7 +31,7 @@ import optax
 
 from . import basis as basis_module
 from .inference.three_factor import ThreeFactorVI
-from .neurons.latent import LatentGLMNetwork
+from .neurons.glm import GLMNetwork
 
 __all__ = ["StreamingPredictor", "Prediction", "read_csv_column", "iterate_source", "persistence_log_loss", "add_cli"]
 
@@ -121,7 +121,7 @@ class StreamingPredictor:
         self.edges = edges
         self.n_bins = edges.size + 1
         history = basis_module.raised_cosine_log(int(n_basis), int(window))
-        self.net = LatentGLMNetwork(self.n_bins, int(n_latent), history)
+        self.net = GLMNetwork(self.n_bins, int(n_latent), history_basis=history, observation="bernoulli")
         self.learner = ThreeFactorVI(self.net, optimizer=optax.adam(learning_rate), kappa=kappa,
                                      n_samples=n_samples, baseline=baseline)
         key = jax.random.PRNGKey(int(seed))
@@ -147,9 +147,9 @@ class StreamingPredictor:
         net = self.net
 
         def predictive(net_state):
-            input_trace, spike_trace, _ = net.traces(net_state, jnp.zeros((0,), visible.dtype))
-            u = net.potential_from_traces(params, input_trace, spike_trace)
-            return jax.nn.softmax(u[: net.n_visible] / net.temperature)
+            stimulus_trace, spike_trace, _ = net.traces(net_state, jnp.zeros((0,), visible.dtype))
+            u = net.potential_from_traces(params, stimulus_trace, spike_trace)
+            return jax.nn.softmax(u[: net.n_visible] / net.observation.temperature)
 
         probs = jnp.mean(jax.vmap(predictive)(state.net_state), axis=0)
         params, opt_state, state, _ = self.learner.update(params, opt_state, state, jnp.zeros((0,), visible.dtype),

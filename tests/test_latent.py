@@ -1,4 +1,5 @@
-"""Tests of the visible + latent GLM network (probsnn.neurons.latent) and its NumPyro SVI path (probsnn.models.latent)."""
+"""Tests of the GLM network's sequential mode (visible + latent neurons, probsnn.neurons.glm), its agreement with the
+parallel mode, and the latent-neuron NumPyro SVI path (probsnn.models.latent)."""
 import itertools
 
 import jax
@@ -9,19 +10,19 @@ import pytest
 from probsnn import SpikeData, basis
 from probsnn.basis import causal_convolve
 from probsnn.neurons.glm import GLMNetwork, GLMParams
-from probsnn.neurons.latent import LatentGLMNetwork, StepInput
+from probsnn.neurons.glm import LatentGLMNetwork, StepInput
 
 
 def _net(**kwargs):
     cm = np.ones((4, 4), bool)
     cm[0, 3] = False  # a missing edge 3 -> 0
-    return LatentGLMNetwork(2, 2, basis.raised_cosine_log(3, 8), n_inputs=2, input_basis=basis.identity(3, 0),
-                            coupling_mask=cm, **kwargs)
+    return GLMNetwork(2, 2, history_basis=basis.raised_cosine_log(3, 8), n_stimulus_dims=2,
+                      stimulus_basis=basis.identity(3, 0), observation="bernoulli", coupling_mask=cm, **kwargs)
 
 
 def _reference_potential(net, params, stimulus, spikes):
     """Potentials from causal convolutions of the whole path (parallel in time, no scan)."""
-    xin = causal_convolve(stimulus, net.input_basis)  # [T, D, B]
+    xin = causal_convolve(stimulus, net.stimulus_basis)  # [T, D, B]
     xs = causal_convolve(spikes, net.history_basis)  # [T, N, B]
     m = net.param_mask
     return (params.bias + jnp.einsum("tdb,idb->ti", xin, params.stimulus_weights * m.stimulus_weights)
@@ -47,23 +48,60 @@ def test_sampled_potentials_match_convolution_reference_and_clamping():
     np.testing.assert_array_equal(lp1, lp2)
 
 
-def test_fully_visible_network_matches_glm_network_bernoulli_likelihood():
+@pytest.mark.parametrize("observation", ["bernoulli", "poisson"])
+def test_sequential_and_parallel_modes_agree(observation):
+    """The two evaluation modes of one network: potentials to 1e-10, log-likelihoods to 1e-8 (float64)."""
     hist = basis.raised_cosine_log(3, 8)
     stim_basis = basis.raised_cosine_linear(2, 4, lag_offset=0)
-    net = LatentGLMNetwork(3, 0, hist, n_inputs=1, input_basis=stim_basis, temperature=1.3)
-    glm = GLMNetwork(3, stimulus_basis=stim_basis, history_basis=hist, n_stimulus_dims=1, observation="bernoulli",
+    net = GLMNetwork(3, stimulus_basis=stim_basis, history_basis=hist, n_stimulus_dims=1, observation=observation,
                      temperature=1.3)
     params = net.init_params(jax.random.PRNGKey(4), scale=0.7, bias=-1.0)
     rng = np.random.default_rng(1)
     stimulus = rng.normal(size=(60, 1))
     spikes = (rng.random((60, 3)) < 0.3).astype(float)
-    ours = net.log_prob_sequence(params, stimulus, spikes)
-    theirs = glm.log_likelihood(params, SpikeData(spikes, 0.001, stimulus=stimulus), per="bin")
-    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    data = SpikeData(spikes, 0.001, stimulus=stimulus)
+    sequential = net.log_prob_sequence(params, stimulus, spikes)
+    np.testing.assert_allclose(sequential, net.log_likelihood(params, data, per="bin"), rtol=1e-8, atol=1e-10)
+    # clamping every neuron in the sequential mode reproduces the parallel potentials
+    _, out = net.sample(params, jax.random.PRNGKey(0), stimulus, spikes)
+    np.testing.assert_allclose(out.potential, net.potential(params, data), rtol=1e-10, atol=1e-12)
+    # free-running simulation: the parallel potential of the simulated path is the one the simulation used
+    simulated, potentials = net.simulate(params, jax.random.PRNGKey(2), stimulus=stimulus)
+    replay = SpikeData(np.asarray(simulated), 0.001, stimulus=stimulus)
+    np.testing.assert_allclose(potentials, net.potential(params, replay), rtol=1e-10, atol=1e-12)
+
+
+def test_deprecated_latent_alias_builds_the_same_network():
+    hist = basis.raised_cosine_log(3, 8)
+    with pytest.warns(DeprecationWarning, match="GLMNetwork"):
+        old = LatentGLMNetwork(2, 1, hist, n_inputs=1, input_basis=basis.identity(2, 0), temperature=0.5)
+    new = GLMNetwork(2, 1, history_basis=hist, stimulus_basis=basis.identity(2, 0), n_stimulus_dims=1,
+                     observation="bernoulli", temperature=0.5)
+    params = new.init_params(jax.random.PRNGKey(0), scale=0.5)
+    stimulus, spikes = np.ones((7, 1)), (np.arange(21).reshape(7, 3) % 4 == 0).astype(float)
+    np.testing.assert_array_equal(old.log_prob_sequence(params, stimulus, spikes),
+                                  new.log_prob_sequence(params, stimulus, spikes))
+
+
+def test_latent_network_needs_sequential_mode_for_visible_recordings():
+    net = GLMNetwork(2, 1, history_basis=basis.identity(2), observation="bernoulli")
+    with pytest.raises(ValueError, match="sequential mode"):
+        net.design_matrix(SpikeData(np.zeros((10, 2)), 0.001))
+
+
+def test_simulate_and_step_work_under_jit():
+    """Validation reads concrete values only, so the public methods can be jitted."""
+    net = GLMNetwork(2, history_basis=basis.identity(3), stimulus_basis=basis.identity(2, 0), observation="poisson")
+    params = net.init_params(jax.random.PRNGKey(1), scale=0.3, bias=-1.0)
+    stimulus = jnp.ones((12, 1))
+    eager = net.simulate(params, jax.random.PRNGKey(5), stimulus=stimulus)
+    jitted = jax.jit(lambda p, s: net.simulate(p, jax.random.PRNGKey(5), stimulus=s))(params, stimulus)
+    for a, b in zip(eager, jitted):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_joint_probability_normalises_over_all_paths_and_sampling_matches_it():
-    net = LatentGLMNetwork(1, 1, basis.identity(2))
+    net = GLMNetwork(1, 1, history_basis=basis.identity(2), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(2), scale=1.5, bias=-0.2)
     n_steps = 3
     paths = jnp.asarray(np.array(list(itertools.product([0.0, 1.0], repeat=2 * n_steps))).reshape(-1, n_steps, 2))
@@ -97,11 +135,11 @@ def test_step_is_pure_and_validation_errors():
     np.testing.assert_array_equal(o1.spikes, o2.spikes)
     assert s1.spike_history.shape == state.spike_history.shape
     with pytest.raises(ValueError, match="coupling_mask"):
-        LatentGLMNetwork(2, 2, basis.identity(2), coupling_mask=np.ones((3, 3)))
+        GLMNetwork(2, 2, history_basis=basis.identity(2), coupling_mask=np.ones((3, 3)))
     with pytest.raises(ValueError, match="lag_offset"):
-        LatentGLMNetwork(2, 2, basis.identity(2, lag_offset=0))
+        GLMNetwork(2, 2, history_basis=basis.identity(2, lag_offset=0))
     with pytest.raises(ValueError, match="at least one neuron"):
-        LatentGLMNetwork(0, 0, basis.identity(2))
+        GLMNetwork(0, 0, history_basis=basis.identity(2))
     with pytest.raises(ValueError, match="stimulus must have shape"):
         net.sample(params, jax.random.PRNGKey(0), np.zeros((5, 3)))
     with pytest.raises(ValueError, match="visible spikes must have shape"):
@@ -116,7 +154,8 @@ def test_numpyro_tracegraph_gradient_is_unbiased_and_svi_raises_elbo():
 
     from probsnn.models.latent import latent_glm_guide, latent_glm_model, latent_svi
 
-    net = LatentGLMNetwork(1, 2, basis.identity(2), n_inputs=1, input_basis=basis.identity(2, lag_offset=0))
+    net = GLMNetwork(1, 2, history_basis=basis.identity(2), n_stimulus_dims=1,
+                     stimulus_basis=basis.identity(2, lag_offset=0), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(3), scale=0.8, bias=-0.3)
     stimulus = jnp.array([[1.0], [0.0], [1.0], [1.0]])
     visible = jnp.array([[0.0], [1.0], [1.0], [0.0]])

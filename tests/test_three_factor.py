@@ -8,17 +8,16 @@ import optax
 import pytest
 
 from probsnn import basis
-from probsnn.inference.three_factor import ThreeFactorVI, episode_statistics, local_score
-from probsnn.neurons.glm import GLMParams
-from probsnn.neurons.latent import LatentGLMNetwork
+from probsnn.inference.three_factor import ThreeFactorVI, episode_statistics
+from probsnn.neurons.glm import GLMNetwork, GLMParams
 
 T = 4
 
 
 def _small_problem():
     """1 input, 1 visible, 2 latent neurons (visible first), T = 4: 2^8 latent paths."""
-    net = LatentGLMNetwork(n_visible=1, n_latent=2, history_basis=basis.identity(2), n_inputs=1,
-                           input_basis=basis.identity(2, lag_offset=0))
+    net = GLMNetwork(1, 2, history_basis=basis.identity(2), n_stimulus_dims=1,
+                     stimulus_basis=basis.identity(2, lag_offset=0), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(3), scale=0.8, bias=-0.3)
     stimulus = jnp.array([[1.0], [0.0], [1.0], [1.0]])
     visible = jnp.array([[0.0], [1.0], [1.0], [0.0]])
@@ -64,9 +63,27 @@ def test_local_score_equals_autodiff():
             return net._log_prob_jit(p, stimulus, spikes, net.init_state())[t]
         jac = jax.jacrev(lp)(params)
         step_out = jax.tree_util.tree_map(lambda a: a[t], out)
-        score = local_score(net, step_out)
+        score = net.local_score(step_out)
         # the score of neuron i only touches row i: compare the full per-neuron-summed jacobian
         total = jax.tree_util.tree_map(lambda j: j.sum(0), jac)
+        np.testing.assert_allclose(_flat(score), _flat(total), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("observation", ["poisson", "softplus"])
+def test_local_score_equals_autodiff_for_count_observations(observation):
+    """The post-synaptic error is the observation model's score: Poisson exp and softplus links too."""
+    from probsnn.neurons.observation import PoissonObservation
+
+    law = PoissonObservation("softplus" if observation == "softplus" else "exp")
+    net = GLMNetwork(2, 1, history_basis=basis.raised_cosine_log(2, 5), n_stimulus_dims=1,
+                     stimulus_basis=basis.identity(2, lag_offset=0), observation=law)
+    params = net.init_params(jax.random.PRNGKey(1), scale=0.4, bias=-0.5)
+    stimulus = jnp.asarray(np.random.default_rng(2).normal(size=(6, 1)))
+    _, out = net.sample(params, jax.random.PRNGKey(3), stimulus)
+    for t in range(6):
+        jac = jax.jacrev(lambda p: net._log_prob_jit(p, stimulus, out.spikes, net.init_state())[t])(params)
+        total = jax.tree_util.tree_map(lambda j: j.sum(0), jac)
+        score = net.local_score(jax.tree_util.tree_map(lambda a: a[t], out))
         np.testing.assert_allclose(_flat(score), _flat(total), rtol=1e-10, atol=1e-12)
 
 
@@ -147,14 +164,15 @@ def test_streaming_traces_follow_their_recursions():
     for t in range(T):
         state, delta, out = learner.online_step(params, state, stimulus[t], visible[t], keys[t])
         o = jax.tree_util.tree_map(lambda a: a[0], out)
-        e = jax.tree_util.tree_map(lambda a, g: kappa * a + (1 - kappa) * g, e, local_score(net, o))
+        e = jax.tree_util.tree_map(lambda a, g: kappa * a + (1 - kappa) * g, e, net.local_score(o))
         l = kappa * l + (1 - kappa) * float(o.log_prob[0])
         expected = GLMParams(*[np.concatenate([np.asarray(x)[:1], l * np.asarray(x)[1:]]) for x in e])
         np.testing.assert_allclose(_flat(delta), _flat(expected), rtol=1e-12, atol=1e-14)
 
 
 def test_streaming_memory_is_constant_in_stream_length():
-    net = LatentGLMNetwork(3, 4, basis.raised_cosine_log(3, 10), n_inputs=2, input_basis=basis.identity(2, 0))
+    net = GLMNetwork(3, 4, history_basis=basis.raised_cosine_log(3, 10), n_stimulus_dims=2,
+                     stimulus_basis=basis.identity(2, 0), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(0))
     learner = ThreeFactorVI(net, kappa=0.9, n_samples=2)
     sizes = []
@@ -173,7 +191,7 @@ def test_streaming_memory_is_constant_in_stream_length():
 
 def test_reward_factor_and_learning_improves_likelihood():
     """A visible neuron learns its firing rate (ELBO rises); with likelihood_weight 0 the reward drives latents."""
-    net = LatentGLMNetwork(1, 2, basis.identity(1))
+    net = GLMNetwork(1, 2, history_basis=basis.identity(1), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(0), scale=0.1)
     learner = ThreeFactorVI(net, learning_rate=0.05, kappa=0.5)
     opt_state, state = learner.init(params)
@@ -183,7 +201,7 @@ def test_reward_factor_and_learning_improves_likelihood():
     # the visible bias converges near logit(0.8) (latent inputs are weak)
     assert abs(float(jax.nn.sigmoid(p.bias[0])) - 0.8) < 0.06
     # reward factor: reward = spike of latent neuron 1 -> its bias increases
-    rl = ThreeFactorVI(LatentGLMNetwork(0, 1, basis.identity(1)), learning_rate=0.1, kappa=0.5,
+    rl = ThreeFactorVI(GLMNetwork(0, 1, history_basis=basis.identity(1), observation="bernoulli"), learning_rate=0.1, kappa=0.5,
                        likelihood_weight=0.0, baseline=False)
     p0 = rl.net.init_params()
     for sign in (1.0, -1.0):

@@ -8,4 +8,3 @@ from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_
 from .three_factor import ThreeFactorState, ThreeFactorVI
 from .policy_gradient import FirstToSpikePolicy, Reinforce
 from .synaptic_sampling import LangevinDivergenceError, SynapticSampler, synaptic_sampling
-from .latent_sampling import LatentSynapticSampler, latent_synaptic_sampling

@@ -326,24 +326,16 @@ def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray) ->
     mean = data.counts.mean(axis=0)
     has_bias_prior = precision[-1, -1] > 0
     observation = net.observation
-    if observation.name == "bernoulli":
-        degenerate = (mean <= 0) | (mean >= 1)
-    else:
-        degenerate = mean <= 0
+    low, high = observation.mean_bounds
+    degenerate = (mean <= low) | (mean >= high)
     if np.any(degenerate) and not has_bias_prior:
         i = int(np.argmax(degenerate))
-        what = "no spikes" if mean[i] <= 0 else "a spike in every bin"
+        what = "no spikes" if mean[i] <= low else "a spike in every bin"
         raise ValueError(
             f"neuron {net.neuron_names[i]!r} has {what} in the data, so its maximum-likelihood bias is "
             "infinite. Drop the neuron, use more data, or give the bias a prior (GaussianPrior(bias=...))."
         )
-    mean = np.clip(mean, 1e-3, 1 - 1e-3) if observation.name == "bernoulli" else np.maximum(mean, 1e-3)
-    if observation.name == "bernoulli":
-        bias = observation.temperature * np.log(mean / (1 - mean))
-    elif observation.link == "exp":
-        bias = np.log(mean)
-    else:
-        bias = np.log(np.expm1(mean))
+    bias = observation.inverse_link(np.clip(mean, low + 1e-3, high - 1e-3))
     weights = np.zeros((net.n_neurons, net.n_features))
     weights[:, -1] = bias
     return weights

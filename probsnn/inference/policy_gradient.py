@@ -3,12 +3,12 @@ r"""First-to-spike control policies trained by policy-gradient reinforcement lea
 The approach of Rosenfeld, Simeone & Rajendran, "Learning first-to-spike policies for neuromorphic control
 using policy gradients" (IEEE SPAWC 2019, arXiv:1810.09977). At every environment step the observation
 ``o`` is encoded into input spike trains ``x_{1:T}`` (:class:`OneHotEncoder`, :class:`PopulationEncoder`),
-a GLM spiking network (:class:`~probsnn.neurons.latent.LatentGLMNetwork`; the first ``A`` neurons are the
+a GLM spiking network (:class:`~probsnn.GLMNetwork`; the first ``A`` neurons are the
 *output* neurons, one per action, optional latent neurons follow) runs for at most ``T`` bins, and the first
 output neuron to spike selects the action.
 
 **The policy.** Each neuron spikes with :math:`P(s_{i,t}=1) = \sigma(u_{i,t}/\tau)` (the GLM Bernoulli
-neuron, :mod:`probsnn.neurons.latent`). The decision time is
+neuron, :mod:`probsnn.neurons.glm`). The decision time is
 :math:`t^\star = \min\{t : \sum_{a<A} s_{a,t} > 0\}`. The action is then drawn **uniformly among the output
 neurons that spike in bin** :math:`t^\star` (exact tie rule). When no output neuron spikes within ``T`` bins
 (no-spike rule) the action is either a configurable default action (``no_spike=a``) or uniform over the
@@ -22,7 +22,7 @@ where :math:`\rho` is the tie / no-spike distribution, which does not depend on 
 log-probability of the sampled *decision* (spike path up to :math:`t^\star` and action) is
 :math:`\sum_{t\le t^\star}\sum_i \log p_\theta(s_{i,t}\mid u_{i,t}) + \log\rho(a\mid s_{t^\star})` and its
 gradient is the sum of the **local** three-factor scores
-:math:`\frac{s_{i,t}-\sigma(u_{i,t}/\tau)}{\tau}\,\vec x_{j,t}` of :func:`probsnn.inference.three_factor.local_score`
+:math:`\frac{s_{i,t}-\sigma(u_{i,t}/\tau)}{\tau}\,\vec x_{j,t}` of :meth:`probsnn.GLMNetwork.local_score`
 over :math:`t \le t^\star` (``t^\star = T`` when nothing spiked). Spikes after the decision are never used.
 
 **REINFORCE** (Williams 1992). Along an episode with per-step rewards
@@ -68,18 +68,12 @@ import numpy as np
 import optax
 
 from ..basis import Basis, identity
-from ..neurons.glm import GLMParams
-from ..neurons.latent import LatentGLMNetwork, StepInput
-from .three_factor import local_score
+from ..neurons.glm import GLMNetwork, GLMParams, StepInput
 
 __all__ = [
     "OneHotEncoder", "PopulationEncoder", "FirstToSpikePolicy", "Decision", "Trajectory", "Reinforce",
     "TrainState", "discounted_returns",
 ]
-
-
-def _tmap(fn, *trees):
-    return jax.tree_util.tree_map(fn, *trees)
 
 
 # ============================================================================================ encoders
@@ -199,7 +193,7 @@ class FirstToSpikePolicy:
     input_basis : Basis  input filter basis (default ``identity(1, lag_offset=0)``: ``x_t`` drives ``u_t``)
     temperature : float  Bernoulli temperature
     no_spike : "uniform" or int  action when no output spikes within ``T``
-    coupling_mask, input_mask : optional masks of the :class:`LatentGLMNetwork`
+    coupling_mask, input_mask : optional masks of the :class:`~probsnn.GLMNetwork` (``input_mask`` is its ``stimulus_mask``)
     """
 
     def __init__(self, encoder, n_actions: int, n_steps: int, n_latent: int = 0, history_basis: Basis | None = None,
@@ -220,19 +214,19 @@ class FirstToSpikePolicy:
                 raise TypeError(f"encoder lacks '{attr}'; use OneHotEncoder or PopulationEncoder.")
         self.encoder = encoder
         self.n_actions, self.n_steps, self.no_spike = int(n_actions), int(n_steps), no_spike
-        self.net = LatentGLMNetwork(
-            n_visible=self.n_actions, n_latent=n_latent,
+        self.net = GLMNetwork(
+            self.n_actions, n_latent,
             history_basis=history_basis if history_basis is not None else identity(1),
-            n_inputs=encoder.n_inputs,
-            input_basis=input_basis if input_basis is not None else identity(1, lag_offset=0),
-            temperature=temperature, coupling_mask=coupling_mask, input_mask=input_mask)
+            stimulus_basis=input_basis if input_basis is not None else identity(1, lag_offset=0),
+            n_stimulus_dims=encoder.n_inputs, observation="bernoulli", temperature=temperature,
+            coupling_mask=coupling_mask, stimulus_mask=input_mask)
 
     def __repr__(self) -> str:
         return (f"FirstToSpikePolicy(n_actions={self.n_actions}, T={self.n_steps}, n_latent={self.net.n_latent}, "
                 f"no_spike={self.no_spike!r}, encoder={self.encoder})")
 
     def init_params(self, key=None, scale: float = 0.1, bias: float = -2.0) -> GLMParams:
-        """Network parameters (:meth:`LatentGLMNetwork.init_params`); a negative bias makes early spikes rare."""
+        """Network parameters (:meth:`probsnn.GLMNetwork.init_params`); a negative bias makes early spikes rare."""
         return self.net.init_params(key, scale=scale, bias=bias)
 
     # ---------------------------------------------------------------- the race on given input spikes
@@ -242,14 +236,14 @@ class FirstToSpikePolicy:
         dtype = params.bias.dtype
         k_net, k_tie = jax.random.split(key)
         keys = jax.random.split(k_net, self.n_steps)
-        zeros = _tmap(jnp.zeros_like, params)
+        zeros = jax.tree.map(jnp.zeros_like, params)
 
         def body(carry, xs):
             state, done, score, logp, n_spk, t_first, first = carry
             x, k, t = xs
             state, out = net.step(params, state, StepInput(x, None, k))
             active = (~done).astype(dtype)
-            score = _tmap(lambda a, g: a + active * g, score, local_score(net, out))
+            score = jax.tree.map(lambda a, g: a + active * g, score, net.local_score(out))
             logp = logp + active * jnp.sum(out.log_prob)
             n_spk = n_spk + active * jnp.sum(out.spikes)
             fired_now = jnp.any(out.spikes[:n_act] > 0) & ~done
@@ -312,7 +306,7 @@ class FirstToSpikePolicy:
             raise ValueError("exact action probabilities need a policy without latent neurons; "
                              "estimate them by sampling decide() instead.")
         u = self.output_potentials(params, inputs)[:, : self.n_actions]
-        p = jax.nn.sigmoid(u / self.net.temperature)  # [T, A]
+        p = self.net.observation.mean(u)  # [T, A]
         sets = jnp.asarray(self._subsets, p.dtype)  # [S, A]
         log_p, log_q = jnp.log(p), jnp.log1p(-p)
         set_prob = jnp.exp(sets @ log_p.T + (1 - sets) @ log_q.T)  # [S, T]
@@ -457,7 +451,7 @@ class Reinforce:
         decision = act(params, k_dec, obs)
         new_state, new_obs, reward, terminated, truncated, _ = env.step(env_state, decision.action, k_env)
         keep = lambda new, old: jnp.where(done, old, new)  # noqa: E731  (freeze the finished episode)
-        new_state = _tmap(keep, new_state, env_state)
+        new_state = jax.tree.map(keep, new_state, env_state)
         new_obs = keep(new_obs, obs)
         valid = ~done
         dtype = params.bias.dtype
@@ -474,7 +468,7 @@ class Reinforce:
 
         def body(carry, k):
             carry, decision, record = self._step_episode(params, carry, k, self.policy.decide)
-            return carry, (record, _tmap(lambda g: record.valid * g, decision.score))
+            return carry, (record, jax.tree.map(lambda g: record.valid * g, decision.score))
 
         init = (env_state, obs, jnp.array(False))
         _, (traj, scores) = jax.lax.scan(body, init, jax.random.split(k_steps, self.horizon))
@@ -485,7 +479,7 @@ class Reinforce:
         traj, scores = self.episode(params, key)
         returns = discounted_returns(traj.shaped_reward, traj.valid, self.gamma)
         weight = traj.valid * (returns - self._baseline_values(baseline, traj.features))
-        delta = _tmap(lambda g: jnp.tensordot(weight, g, axes=1), scores)
+        delta = jax.tree.map(lambda g: jnp.tensordot(weight, g, axes=1), scores)
         return delta, traj
 
     def online_gradient(self, params: GLMParams, baseline: BaselineState, key):
@@ -495,16 +489,16 @@ class Reinforce:
         """
         k_reset, k_steps = jax.random.split(key)
         env_state, obs = self.env.reset(k_reset)
-        zeros = _tmap(jnp.zeros_like, params)
+        zeros = jax.tree.map(jnp.zeros_like, params)
         decay = self.gamma * self.trace_decay
 
         def body(carry, k):
             env_carry, trace, delta = carry
             env_carry, decision, record = self._step_episode(params, env_carry, k, self.policy.decide)
-            g = _tmap(lambda s: record.valid * s, decision.score)
+            g = jax.tree.map(lambda s: record.valid * s, decision.score)
             b = self._baseline_values(baseline, record.features[None])[0]
-            trace = _tmap(lambda z, s: decay * z + s, trace, g)
-            delta = _tmap(lambda d, z, s: d + record.shaped_reward * z - record.valid * b * s, delta, trace, g)
+            trace = jax.tree.map(lambda z, s: decay * z + s, trace, g)
+            delta = jax.tree.map(lambda d, z, s: d + record.shaped_reward * z - record.valid * b * s, delta, trace, g)
             return (env_carry, trace, delta), record
 
         init = ((env_state, obs, jnp.array(False)), zeros, zeros)
@@ -516,8 +510,8 @@ class Reinforce:
         grad_fn = self.episode_gradient if self.variant == "episode" else self.online_gradient
         keys = jax.random.split(key, self.batch_size)
         deltas, traj = jax.vmap(lambda k: grad_fn(ts.params, ts.baseline, k))(keys)
-        delta = _tmap(lambda d: jnp.mean(d, axis=0), deltas)
-        updates, opt_state = self.optimizer.update(_tmap(jnp.negative, delta), ts.opt_state, ts.params)
+        delta = jax.tree.map(lambda d: jnp.mean(d, axis=0), deltas)
+        updates, opt_state = self.optimizer.update(jax.tree.map(jnp.negative, delta), ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         baseline = self._update_baseline(ts.baseline, traj)
         return TrainState(params, opt_state, baseline, ts.iteration + 1), self._metrics(traj)

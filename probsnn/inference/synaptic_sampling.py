@@ -49,17 +49,10 @@ the mean errors are below 1-2 MCSE for :math:`h \le 0.01`. The retraction kink (
 the :math:`O(h)` law (increasing excess variance, linear extrapolation to zero at :math:`h \to 0`). Use
 :math:`h \lesssim 0.1/\lambda_{\max}` for posterior summaries; ``h = 0.005`` on the small model.
 
-**Parametrisations.** ``"signed"``: the weight is the parameter, :math:`w = \theta`. ``"retraction"``
-(Kappel et al. 2015, Eq. 6; excitatory synapses that can disappear and re-form):
-
-.. math::
-    w = \max\!\big(0,\; e^{\theta - \theta_0} - e^{-\theta_0}\big),
-
-so a synapse whose :math:`\theta` falls below 0 is *retracted* (:math:`w = 0`, the likelihood gradient vanishes
-and :math:`\theta` diffuses under the prior alone) and may later re-form when :math:`\theta` crosses 0 again
-(rewiring). The mapping applies to the entries selected by ``retract`` (by default every *synapse*: the
-stimulus weights and the couplings between different neurons); self-history (refractory) kernels and biases
-stay signed.
+**Parametrisations.** ``"signed"`` (:math:`w = \theta`) or ``"retraction"`` (Kappel et al. 2015, Eq. 6:
+:math:`w = \max(0, e^{\theta-\theta_0} - e^{-\theta_0})`, synapses that retract at :math:`\theta \le 0` and may
+re-form): :class:`probsnn.models.synapses.SynapseParametrisation`, the same map the NumPyro model
+:func:`probsnn.models.glm_network` takes as its ``parametrisation`` argument.
 
 **Priors.** Pluggable: one scalar NumPyro distribution with real support for every parameter, a
 :class:`probsnn.GLMPriors` (one per group; the default, ``N(0, 1)`` on weights and ``N(0, 5)`` on biases, the
@@ -72,7 +65,8 @@ parameters per group (``theta_stimulus``, ``theta_coupling``, ``theta_bias``, th
 NumPyro reference model :meth:`SynapticSampler.numpyro_model`, so NUTS and Langevin runs compare directly)
 and the effective weights in the layout of :class:`probsnn.GLMParams` (``stimulus_weights``,
 ``coupling_weights``, ``bias``); ``sample_stats`` holds ``lp`` (the untempered log posterior),
-``log_likelihood``, ``retracted_fraction`` (the fraction of retracted synapses at each draw, i.e. over time),
+``log_likelihood`` (with latent neurons: ``learning_signal``, the mean summed visible log-likelihood of the
+sampled paths), ``retracted_fraction`` (the fraction of retracted synapses at each draw, i.e. over time),
 ``n_retracted`` and ``diverging``.
 
 **Divergence.** Every step checks that the gradient and the new parameters are finite and below
@@ -80,9 +74,23 @@ and the effective weights in the layout of :class:`probsnn.GLMParams` (``stimulu
 default :func:`synaptic_sampling` then raises :class:`LangevinDivergenceError` naming the chain and the step
 (``on_divergence="warn"`` returns the run with ``diverging`` flags instead). No NaNs are ever returned.
 
-**Latent neurons.** Networks with hidden neurons (:class:`probsnn.neurons.latent.LatentGLMNetwork`) are sampled
-by :func:`probsnn.inference.latent_sampling.latent_synaptic_sampling`, which uses the three-factor learning signal
-of :mod:`probsnn.inference.three_factor` as the (unbiased) estimate of the likelihood-bound gradient.
+**Latent neurons.** With hidden neurons the likelihood of the recorded visible spikes
+:math:`p(x \mid \theta) = \sum_h p(x, h \mid \theta)` has no closed-form gradient. Following the variational view
+of the three-factor rule (:mod:`probsnn.inference.three_factor`; Rezende, Wierstra & Gerstner 2011; Jang et al.
+2019) the latent spikes are drawn from the network's own causal conditional :math:`q_w(h)` and the
+log-likelihood is replaced by the evidence lower bound
+:math:`\mathcal L(w) = \mathbb E_{q_w(h)}[\sum_t \sum_{i \in V} \log p(x_{i,t} \mid u_{i,t})] \le \log p(x \mid w)`.
+The drift's likelihood part is then :math:`J_w(\theta)^\top \widehat{\nabla_w \mathcal L}`, the three-factor
+estimate of one example (:meth:`probsnn.ThreeFactorVI.episode_update`; the Jacobian of the weight map applied
+with :func:`jax.vjp`), with a baseline that does not depend on the current sample (a running mean of the
+example's past learning signals for ``n_samples = 1``, the leave-one-out mean for ``n_samples > 1``): an unbiased
+estimate of :math:`\nabla_\theta \mathcal L` (tested against exact enumeration of the latent paths in
+``tests/test_latent_sampling.py``). Examples add up their bounds; a mini-batch of ``batch_size`` examples is
+scaled by ``n_examples / batch_size``. The chain's stationary distribution is then
+:math:`\propto [p_{\rm prior}(\theta)\, e^{\sum_e \mathcal L_e(w(\theta))}]^{1/T}` up to :math:`O(h)` and
+gradient-noise terms; ``multi_sample="iw"`` replaces :math:`\mathcal L` by the tighter ``K``-sample
+importance-weighted bound. Without latent neurons the estimate is exactly :math:`\nabla_w \log p(x\mid w)`.
+Both cases share one chain driver, one kernel and one InferenceData layout.
 
 **Checks** (``tests/test_synaptic_sampling.py``). At ``T = 1`` and ``T = 2`` on the small model the Langevin
 means agree with NumPyro NUTS on :meth:`SynapticSampler.numpyro_model` within 2 combined ESS-based MCSE
@@ -96,25 +104,28 @@ References
 ----------
 Kappel, Habenschuss, Legenstein & Maass (2015), "Network plasticity as Bayesian inference", PLoS Comput Biol
 11(11):e1004485; and "Synaptic sampling: a Bayesian approach to neural network plasticity and rewiring",
-NeurIPS 28. Welling & Teh (2011), "Bayesian learning via stochastic gradient Langevin dynamics", ICML.
+NeurIPS 28. Rezende, Wierstra & Gerstner (2011), NeurIPS 24. Jang, Simeone, Gardner & Gruning
+(2019), IEEE Signal Processing Magazine 36(6):64-77. Welling & Teh (2011), "Bayesian learning via stochastic gradient Langevin dynamics", ICML.
 Cabezas et al. (2024), "BlackJAX: composable Bayesian inference in JAX", arXiv:2402.10797.
 """
 from __future__ import annotations
 
 import warnings
 from functools import cached_property
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, finite_array, non_negative_int, one_of, positive_float, positive_int
 from ..data import SpikeData
-from ..models.priors import GLMPriors
+from ..models.glm import glm_network
+from ..models.synapses import GROUPS, SynapseParametrisation, resolve_theta_prior, retraction_weights
 from ..neurons.glm import GLMNetwork, GLMParams
+from .three_factor import ThreeFactorVI
 
 __all__ = [
-    "GROUPS",
     "LangevinDivergenceError",
     "SynapticSampler",
     "SamplerState",
@@ -123,9 +134,6 @@ __all__ = [
     "retraction_probability",
     "last_theta",
 ]
-
-GROUPS = ("stimulus", "coupling", "bias")
-PARAMETRISATIONS = ("signed", "retraction")
 
 
 class LangevinDivergenceError(RuntimeError):
@@ -142,6 +150,8 @@ class SamplerState(NamedTuple):
     key : jax PRNG key
     step : int array
         Number of steps taken.
+    baseline : array [E]
+        Running mean of each example's learning signal (latent neurons, ``n_samples = 1``); empty otherwise.
     diverged : bool array
         Whether the chain has diverged (it is then frozen at its last good state).
     divergence_step : int array
@@ -151,201 +161,69 @@ class SamplerState(NamedTuple):
     theta: dict
     key: jax.Array
     step: jax.Array
+    baseline: jax.Array
     diverged: jax.Array
     divergence_step: jax.Array
 
 
-def retraction_weights(theta, theta0):
-    r"""The retraction mapping :math:`w = \max(0, e^{\theta-\theta_0} - e^{-\theta_0})` (Kappel et al. 2015).
-
-    ``w = 0`` exactly for :math:`\theta \le 0` (retracted synapse), ``w = 1 - e^{-\theta_0}`` at
-    :math:`\theta = \theta_0`, and ``dw/dtheta = exp(theta - theta0)`` for :math:`\theta > 0`.
-    """
-    return jnp.maximum(0.0, jnp.exp(theta - theta0) - jnp.exp(-theta0))
-
-
-def _check_positive(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.") from None
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-    return value
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def resolve_theta_prior(prior):
-    """The prior on theta: ``{"stimulus", "coupling", "bias"} -> scalar numpyro distribution``, or a callable.
-
-    ``None`` means ``GLMPriors()`` defaults; one distribution is used for every group; ``GLMPriors`` sites must be
-    scalar distributions with real support (theta is unconstrained); a callable ``log_prior(theta)`` is returned
-    as it is. Shared by :class:`SynapticSampler` and the latent-neuron sampler.
-    """
-    import numpyro.distributions as dist
-
-    if prior is None:
-        prior = GLMPriors()
-    if isinstance(prior, dist.Distribution):
-        prior = GLMPriors(prior, prior, prior)
-    if isinstance(prior, GLMPriors):
-        if prior.penalty is not None:
-            raise ValueError("GLMPriors.penalty is not supported by synaptic sampling; pass a callable prior "
-                             "that includes the quadratic penalty instead.")
-        resolved = prior.resolved()
-        groups = {}
-        for g, d in zip(GROUPS, resolved[:3]):
-            if not isinstance(d, dist.Distribution):
-                raise ValueError(f"synaptic sampling needs a scalar numpyro distribution for the {g} prior, "
-                                 f"got {type(d).__name__} (structured priors are not supported).")
-            if d.support is not dist.constraints.real:
-                raise ValueError(f"the {g} prior must have real support (theta is unconstrained), got "
-                                 f"{type(d).__name__} with support {d.support}.")
-            groups[g] = d
-        return groups
-    if callable(prior):
-        return prior
-    raise TypeError(f"prior must be a numpyro distribution, GLMPriors or a callable, got {type(prior).__name__}.")
-
-
 class SynapticSampler:
-    """The target of synaptic sampling for one :class:`probsnn.GLMNetwork`: parametrisation, prior, likelihood.
+    """Target and Langevin kernel of synaptic sampling for one :class:`probsnn.GLMNetwork`.
 
     Parameters
     ----------
     net : probsnn.GLMNetwork
+        Without latent neurons the likelihood gradient is exact (observed spikes, the parallel mode); with latent
+        neurons it is the three-factor estimate (the sequential mode).
     prior : numpyro Distribution, probsnn.GLMPriors, or callable, optional
-        Prior on :math:`\\theta`. A scalar NumPyro distribution (real support) is applied to every free
-        parameter; a :class:`~probsnn.GLMPriors` gives one distribution per group (``penalty`` and structured
-        priors are not supported here); a callable maps the dict of group vectors to a scalar log density.
+        Prior on :math:`\\theta` (:func:`probsnn.models.synapses.resolve_theta_prior`). A scalar NumPyro
+        distribution (real support) is applied to every free parameter; a :class:`~probsnn.GLMPriors` gives one
+        distribution per group; a callable maps the dict of group vectors to a scalar log density.
         Default: ``GLMPriors()`` (``N(0, 1)`` weights, ``N(0, 5)`` bias).
-    parametrisation : {"signed", "retraction"}
-    theta0 : float
-        Offset :math:`\\theta_0 > 0` of the retraction mapping (ignored for ``"signed"``).
-    retract : {"synapses", "coupling", "stimulus", "all_weights"} or bool array [N, F]
-        Which entries of the flat weight layout use the retraction mapping: ``"synapses"`` = stimulus weights
-        and couplings between different neurons (default), ``"coupling"`` = couplings between different
-        neurons, ``"stimulus"``, ``"all_weights"`` = everything but the bias, or an explicit mask.
+    parametrisation, theta0, retract
+        The weight map (:class:`probsnn.models.synapses.SynapseParametrisation`).
+    n_samples : int
+        Latent paths per example and step (``K``; latent neurons only).
+    multi_sample : {"mean", "iw"}
+        ``"mean"``: the ELBO; ``"iw"``: the ``K``-sample importance-weighted bound (latent neurons only).
+    baseline_decay : float in [0, 1)
+        Decay of the per-example running-mean baseline (latent neurons, ``n_samples = 1``).
     """
 
     def __init__(self, net: GLMNetwork, prior=None, parametrisation: str = "signed", theta0: float = 3.0,
-                 retract="synapses"):
+                 retract="synapses", n_samples: int = 1, multi_sample: str = "mean", baseline_decay: float = 0.9):
         if not isinstance(net, GLMNetwork):
             raise TypeError(f"net must be a probsnn.GLMNetwork, got {type(net).__name__}.")
-        if parametrisation not in PARAMETRISATIONS:
-            raise ValueError(f"parametrisation must be one of {PARAMETRISATIONS}, got {parametrisation!r}.")
         self.net = net
-        self.parametrisation = parametrisation
-        self.theta0 = _check_positive("theta0", theta0)
-        self._group_of = self._group_layout()
-        free = np.asarray(net.feature_mask)
-        self.indices = {g: np.nonzero(free & (self._group_of == i)) for i, g in enumerate(GROUPS)}
-        self.sizes = {g: int(len(idx[0])) for g, idx in self.indices.items()}
-        self.retract_mask = self._retract_mask(retract) if parametrisation == "retraction" else np.zeros_like(free)
-        self.retract_mask = self.retract_mask & free
-        self.retracted_in_group = {g: self.retract_mask[self.indices[g]] for g in GROUPS}
-        self.n_synapses = int(self.retract_mask.sum())
-        self.prior = self._resolve_prior(prior)
+        self.synapses = SynapseParametrisation(net, parametrisation, theta0, retract)
+        self.prior_spec = prior
+        self.prior = resolve_theta_prior(prior)
+        self.latent = net.n_latent > 0
+        self.n_samples = positive_int("n_samples", n_samples)
+        self.baseline_decay = check_float("baseline_decay", baseline_decay, 0.0, 1.0, high_open=True)
+        # the three-factor estimator (its optimiser is unused here: Langevin does the update)
+        self.learner = ThreeFactorVI(net, n_samples=self.n_samples, multi_sample=multi_sample, baseline=False)
 
-    # ---------------------------------------------------------------- layout
-    def _group_layout(self) -> np.ndarray:
-        net = self.net
-        n_stim = net.n_stimulus_dims * net.n_stimulus_basis
-        n_coup = net.n_neurons * net.n_history_basis
-        row = np.array([0] * n_stim + [1] * n_coup + [2])
-        return np.broadcast_to(row, (net.n_neurons, net.n_features)).copy()
-
-    def _retract_mask(self, retract) -> np.ndarray:
-        net = self.net
-        n, f = net.n_neurons, net.n_features
-        if isinstance(retract, str):
-            n_stim = net.n_stimulus_dims * net.n_stimulus_basis
-            stim = self._group_of == 0
-            coup = self._group_of == 1
-            # presynaptic neuron of each coupling column, to separate self-history from couplings
-            pre = np.full(f, -1)
-            if net.n_history_basis:
-                pre[n_stim : n_stim + n * net.n_history_basis] = np.repeat(np.arange(n), net.n_history_basis)
-            between = coup & (pre[None, :] != np.arange(n)[:, None])
-            options = {"synapses": stim | between, "coupling": between, "stimulus": stim,
-                       "all_weights": stim | coup}
-            if retract not in options:
-                raise ValueError(f"retract must be one of {tuple(options)} or a bool mask [N, F], got {retract!r}.")
-            return options[retract]
-        mask = np.asarray(retract)
-        if mask.dtype != bool or mask.shape != (n, f):
-            raise ValueError(f"a retract mask must be a bool array of shape ({n}, {f}) (net.feature_mask layout), "
-                             f"got dtype {mask.dtype} and shape {mask.shape}.")
-        if np.any(mask & (self._group_of == 2)):
-            raise ValueError("the bias cannot be retracted: unset the last column of the retract mask.")
-        return mask.copy()
-
-    def _resolve_prior(self, prior):
-        return resolve_theta_prior(prior)
-
-    # ---------------------------------------------------------------- maps
-    def weights_flat(self, theta: dict):
-        """Flat weights ``[N, F]`` (the :meth:`probsnn.GLMNetwork.flatten` layout) from the group vectors."""
-        net = self.net
-        dtype = jnp.result_type(*[theta[g].dtype for g in GROUPS]) if theta else jnp.result_type(float)
-        flat = jnp.zeros((net.n_neurons, net.n_features), dtype)
-        for g in GROUPS:
-            if self.sizes[g] == 0:
-                continue
-            value = theta[g]
-            if self.retracted_in_group[g].any():
-                value = jnp.where(jnp.asarray(self.retracted_in_group[g]), retraction_weights(value, self.theta0), value)
-            flat = flat.at[self.indices[g]].set(value)
-        return flat
+    parametrisation = property(lambda self: self.synapses.parametrisation)
+    theta0 = property(lambda self: self.synapses.theta0)
+    sizes = property(lambda self: self.synapses.sizes)
+    n_synapses = property(lambda self: self.synapses.n_synapses)
 
     def weights(self, theta: dict) -> GLMParams:
-        """The effective network parameters :class:`probsnn.GLMParams` for the group vectors ``theta``."""
-        return self.net.unflatten(self.weights_flat(theta))
-
-    def theta_from_params(self, params: GLMParams) -> dict:
-        """Group vectors from network parameters (inverse mapping; a weight <= 0 under retraction -> theta = 0)."""
-        flat = np.asarray(self.net.flatten(self.net.check_params(params)))
-        out = {}
-        for g in GROUPS:
-            value = flat[self.indices[g]]
-            r = self.retracted_in_group[g]
-            if r.any():
-                if np.any(value[r] < 0):
-                    raise ValueError(f"{g} weights under the retraction parametrisation must be >= 0; got negative "
-                                     f"values (use parametrisation='signed' for signed synapses).")
-                positive = np.where(value > 0, value, 0.0)
-                inverse = self.theta0 + np.log(positive + np.exp(-self.theta0))
-                value = np.where(r, np.where(value > 0, inverse, 0.0), value)
-            out[g] = jnp.asarray(value, dtype=jnp.result_type(float))
-        return out
+        """The effective network parameters for the group vectors ``theta``."""
+        return self.synapses.weights(theta)
 
     def n_retracted(self, theta: dict):
         """Number of retracted synapses (``theta <= 0`` among the entries under the retraction mapping)."""
-        total = jnp.zeros((), jnp.int32)
-        for g in GROUPS:
-            if self.retracted_in_group[g].any():
-                total = total + jnp.sum((theta[g] <= 0) & jnp.asarray(self.retracted_in_group[g]))
-        return total
+        return self.synapses.n_retracted(theta)
 
     # ---------------------------------------------------------------- densities
     def log_prior(self, theta: dict):
         r""":math:`\log p_{\rm prior}(\theta)` (summed over the free parameters)."""
-        if callable(self.prior) and not isinstance(self.prior, dict):
-            return self.prior(theta)
-        total = 0.0
-        for g in GROUPS:
-            if self.sizes[g]:
-                total = total + jnp.sum(self.prior[g].log_prob(theta[g]))
-        return total
+        return self.synapses.log_prior(self.prior, theta)
 
     def log_likelihood(self, theta: dict, design, counts):
-        r""":math:`\sum_{t,i} \log p(x_{i,t} \mid u_{i,t})` with :math:`u = X W(\theta)^\top` over the given bins."""
-        potential = design @ self.weights_flat(theta).T
+        r""":math:`\sum_{t,i} \log p(x_{i,t} \mid u_{i,t})` with :math:`u = X W(\theta)^\top` (all spikes observed)."""
+        potential = design @ self.synapses.weights_flat(theta).T
         return jnp.sum(self.net.observation.log_prob(counts, potential))
 
     def log_posterior(self, theta: dict, design, counts):
@@ -353,113 +231,124 @@ class SynapticSampler:
         return self.log_prior(theta) + self.log_likelihood(theta, design, counts)
 
     def numpyro_model(self, design, counts=None, temperature: float = 1.0):
-        r"""NumPyro model of the same target, tempered: density :math:`p(\theta \mid x)^{1/T}` (for NUTS references).
+        r"""The NumPyro model of the same target, tempered (:math:`p(\theta \mid x)^{1/T}`, a NUTS reference):
+        :func:`probsnn.models.glm_network` under this sampler's parametrisation."""
+        return glm_network(design, counts, net=self.net, priors=self.prior_spec, parametrisation=self.synapses,
+                           temperature=temperature)
 
-        Sites ``theta_stimulus``, ``theta_coupling``, ``theta_bias`` (free entries; skipped when empty), the
-        deterministic effective weights ``stimulus_weights``, ``coupling_weights``, ``bias``, and ``obs``; the
-        whole model is scaled by ``1 / temperature`` (:func:`numpyro.handlers.scale`). Only scalar-distribution
-        priors are supported (not callables).
+    # ---------------------------------------------------------------- the drift
+    def likelihood_gradient(self, theta: dict, key, stimulus, visible, baseline=0.0):
+        r"""Three-factor estimate of :math:`\nabla_\theta \mathcal L(w(\theta))` for one example; ``(grad, L)``.
+
+        ``grad`` is :math:`J_w(\theta)^\top \widehat{\nabla_w\mathcal L}`, ``L`` the mean learning signal (summed
+        visible log-likelihood) of the ``K`` paths. ``baseline`` (``K = 1`` only) must not depend on this call's
+        samples.
         """
-        import numpyro
-        from numpyro.handlers import scale
+        weights, vjp = jax.vjp(self.synapses.weights, theta)
+        delta, info = self.learner.episode_update(weights, key, stimulus, visible, baseline=baseline)
+        (grad,) = vjp(delta)
+        return grad, jnp.mean(info["L"])
 
-        if not isinstance(self.prior, dict):
-            raise ValueError("numpyro_model needs distribution priors (a callable prior has no NumPyro form).")
-        if isinstance(temperature, (int, float)):
-            temperature = _check_positive("temperature", temperature)
-        with scale(scale=1.0 / temperature):
-            theta = {}
-            for g in GROUPS:
-                if self.sizes[g]:
-                    theta[g] = numpyro.sample(f"theta_{g}", self.prior[g].expand((self.sizes[g],)).to_event(1))
-                else:
-                    theta[g] = jnp.zeros((0,))
-            params = self.weights(theta)
-            for name, value in zip(GLMParams._fields, params):
-                numpyro.deterministic(name, value)
-            potential = design @ self.weights_flat(theta).T
-            n = self.net.n_neurons
-            with numpyro.plate("neurons", n, dim=-1), numpyro.plate("time", design.shape[0], dim=-2):
-                numpyro.sample("obs", self.net.observation.numpyro_distribution(potential), obs=counts)
+    def drift(self, theta: dict, key, batch, baselines, likelihood_scale):
+        r"""``grad log prior + likelihood_scale * (likelihood gradient on the batch)``; ``(drift, signals)``.
 
-    # ---------------------------------------------------------------- Langevin kernel
-    def grad_log_density(self, theta: dict, design, counts, likelihood_scale):
-        """Gradient of ``log prior + likelihood_scale * log likelihood(batch)`` (the SGLD estimate)."""
-        def fn(t):
-            return self.log_prior(t) + likelihood_scale * self.log_likelihood(t, design, counts)
+        ``batch`` is ``(design, counts)`` rows of observed bins (exact gradient; ``signals`` the batch
+        log-likelihood) or, with latent neurons, ``(stimuli [B, T, D], visibles [B, T, N_v])`` examples
+        (three-factor estimates with per-example ``baselines`` ``[B]``; ``signals`` ``[B]``).
+        """
+        if not self.latent:
+            design, counts = batch
 
-        return jax.grad(fn)(theta)
+            def log_density(t):
+                loglik = self.log_likelihood(t, design, counts)
+                return self.log_prior(t) + likelihood_scale * loglik, loglik
 
-    def step(self, state: SamplerState, batch, step_size, temperature, likelihood_scale, divergence_threshold):
-        r"""One Euler-Maruyama step ``(state, (design_batch, counts_batch)) -> state`` (pure, jit/vmap friendly).
+            drift, loglik = jax.grad(log_density, has_aux=True)(theta)
+            return drift, loglik
+        stimuli, visibles = batch
+        keys = jax.random.split(key, stimuli.shape[0])
+        grads, signals = jax.vmap(lambda k, s, v, b: self.likelihood_gradient(theta, k, s, v, b))(
+            keys, stimuli, visibles, baselines)
+        prior_grad = jax.grad(self.log_prior)(theta)
+        drift = jax.tree.map(lambda p, g: p + likelihood_scale * jnp.sum(g, axis=0), prior_grad, grads)
+        return drift, signals
 
-        :math:`\theta \leftarrow \theta + h \hat g + \sqrt{2hT}\,\xi` via BlackJAX's overdamped-Langevin
-        diffusion. If the gradient or the new :math:`\theta` is non-finite, or :math:`|\theta|` exceeds
-        ``divergence_threshold``, the chain keeps its last state and is flagged as diverged.
+    def _batch(self, key, data, step, batch_size, batching):
+        """The step's batch, its index into the examples (latent neurons) and the likelihood scale."""
+        first, second = data
+        n_units = first.shape[0]  # bins, or examples with latent neurons
+        if batch_size is None or (self.latent and batch_size == n_units):
+            return data, jnp.arange(n_units), 1.0
+        scale = n_units / batch_size
+        if self.latent:
+            index = jax.random.choice(key, n_units, (batch_size,), replace=False)
+        elif batching == "random":
+            index = jax.random.randint(key, (batch_size,), 0, n_units)
+        else:
+            start = (step % (n_units // batch_size)) * batch_size
+            return ((jax.lax.dynamic_slice_in_dim(first, start, batch_size, 0),
+                     jax.lax.dynamic_slice_in_dim(second, start, batch_size, 0)), None, scale)
+        return (first[index], second[index]), index, scale
+
+    def step(self, state: SamplerState, data, step_size, temperature, divergence_threshold, batch_size=None,
+             batching="random"):
+        r"""One Euler-Maruyama step :math:`\theta \leftarrow \theta + h\,\widehat{\rm drift} + \sqrt{2hT}\xi` (pure).
+
+        Uses BlackJAX's overdamped-Langevin diffusion. If the drift or the new :math:`\theta` is non-finite, or
+        :math:`|\theta|` exceeds ``divergence_threshold``, the chain keeps its last state and is flagged as
+        diverged. Returns ``(state, signal)``.
         """
         from blackjax.sgmcmc.diffusions import overdamped_langevin
 
-        design, counts = batch
-        key, step_key = jax.random.split(state.key)
-        grad = self.grad_log_density(state.theta, design, counts, likelihood_scale)
-        proposal = overdamped_langevin()(step_key, state.theta, grad, step_size, temperature)
-        leaves = jax.tree_util.tree_leaves(grad) + jax.tree_util.tree_leaves(proposal)
+        if self.latent:
+            key, batch_key, drift_key, noise_key = jax.random.split(state.key, 4)
+        else:
+            batch_key, key = jax.random.split(state.key)
+            key, noise_key = jax.random.split(key)
+            drift_key = None
+        batch, index, scale = self._batch(batch_key, data, state.step, batch_size, batching)
+        baselines = state.baseline[index] if self.latent else None
+        drift, signals = self.drift(state.theta, drift_key, batch, baselines, scale)
+        proposal = overdamped_langevin()(noise_key, state.theta, drift, step_size, temperature)
         ok = jnp.array(True)
-        for leaf in leaves:
+        for leaf in jax.tree_util.tree_leaves(drift) + jax.tree_util.tree_leaves(proposal):
             ok = ok & jnp.all(jnp.isfinite(leaf))
         for leaf in jax.tree_util.tree_leaves(proposal):
             ok = ok & jnp.all(jnp.abs(leaf) < divergence_threshold)
         accept = ok & ~state.diverged
-        theta = jax.tree_util.tree_map(lambda new, old: jnp.where(accept, new, old), proposal, state.theta)
+        theta = jax.tree.map(lambda new, old: jnp.where(accept, new, old), proposal, state.theta)
+        baseline = state.baseline
+        if self.latent:
+            decay = self.baseline_decay
+            updated = jnp.where(state.step == 0, signals, decay * baseline[index] + (1 - decay) * signals)
+            baseline = baseline.at[index].set(jnp.where(accept, updated, baseline[index]))
         newly = ~ok & ~state.diverged
-        return SamplerState(
-            theta=theta,
-            key=key,
-            step=state.step + 1,
-            diverged=state.diverged | ~ok,
-            divergence_step=jnp.where(newly, state.step + 1, state.divergence_step),
-        )
+        state = SamplerState(theta, key, state.step + 1, baseline, state.diverged | ~ok,
+                             jnp.where(newly, state.step + 1, state.divergence_step))
+        return state, jnp.mean(signals)
+
+    def _draw_stats(self, state: SamplerState, data, signal):
+        stats = {"n_retracted": self.n_retracted(state.theta), "diverging": state.diverged}
+        if self.latent:
+            stats["learning_signal"] = signal
+        else:
+            loglik = self.log_likelihood(state.theta, *data)
+            stats.update(lp=self.log_prior(state.theta) + loglik, log_likelihood=loglik)
+        return stats
 
     @cached_property
     def _run_jit(self):
-        """jitted ``(state, design, counts, step_size, temperature, ...) -> (state, draws)`` vmapped over chains."""
+        """jitted ``(state, data, step_size, temperature, threshold, ...) -> (state, (draws, stats))`` over chains."""
 
-        def run(state, design, counts, step_size, temperature, divergence_threshold, n_draws, thin, batch_size,
-                batching):
-            n_bins = design.shape[0]
-            scale = 1.0 if batch_size is None else n_bins / batch_size
-
-            def batch_at(key, step):
-                if batch_size is None:
-                    return design, counts
-                if batching == "random":
-                    idx = jax.random.randint(key, (batch_size,), 0, n_bins)
-                    return design[idx], counts[idx]
-                start = (step % (n_bins // batch_size)) * batch_size
-                return (jax.lax.dynamic_slice_in_dim(design, start, batch_size, 0),
-                        jax.lax.dynamic_slice_in_dim(counts, start, batch_size, 0))
-
+        def run(state, data, step_size, temperature, divergence_threshold, n_draws, thin, batch_size, batching):
             def one_step(s, _):
-                batch_key, key = jax.random.split(s.key)
-                s = s._replace(key=key)
-                s = self.step(s, batch_at(batch_key, s.step), step_size, temperature, scale, divergence_threshold)
-                return s, None
+                return self.step(s, data, step_size, temperature, divergence_threshold, batch_size, batching)
 
             def one_draw(s, _):
-                s, _ = jax.lax.scan(one_step, s, None, length=thin)
-                loglik = self.log_likelihood(s.theta, design, counts)
-                stats = {
-                    "lp": self.log_prior(s.theta) + loglik,
-                    "log_likelihood": loglik,
-                    "n_retracted": self.n_retracted(s.theta),
-                    "diverging": s.diverged,
-                }
-                return s, (s.theta, stats)
+                s, signals = jax.lax.scan(one_step, s, None, length=thin)
+                return s, (s.theta, self._draw_stats(s, data, signals[-1]))
 
-            def run_chain(s):
-                return jax.lax.scan(one_draw, s, None, length=n_draws)
-
-            return jax.vmap(run_chain)(state)
+            return jax.vmap(lambda s: jax.lax.scan(one_draw, s, None, length=n_draws))(state)
 
         return jax.jit(run, static_argnames=("n_draws", "thin", "batch_size", "batching"))
 
@@ -467,36 +356,34 @@ class SynapticSampler:
 # -------------------------------------------------------------------------------------- public entry point
 def _init_theta(sampler: SynapticSampler, init, n_chains, key, dtype):
     """Group vectors ``[C, K]`` per group from ``init`` (None, InferenceData, GLMParams, or a dict)."""
+    sizes, retracted = sampler.synapses.sizes, sampler.synapses.retracted_in_group
     if init is None:
-        keys = jax.random.split(key, len(GROUPS))
         out = {}
-        for g, k in zip(GROUPS, keys):
-            value = 0.1 * jax.random.normal(k, (n_chains, sampler.sizes[g]), dtype)
-            if g != "bias" and sampler.retracted_in_group[g].any():
+        for g, k in zip(GROUPS, jax.random.split(key, len(GROUPS))):
+            value = 0.1 * jax.random.normal(k, (n_chains, sizes[g]), dtype)
+            if g != "bias" and retracted[g].any():
                 # start retractable synapses just inside the existing (w > 0) region
-                value = jnp.where(jnp.asarray(sampler.retracted_in_group[g]), jnp.abs(value) + 0.5, value)
+                value = jnp.where(jnp.asarray(retracted[g]), jnp.abs(value) + 0.5, value)
             out[g] = value
         return out
     if hasattr(init, "posterior"):
         previous = last_theta(init)
         for g, v in previous.items():
-            if v.shape != (n_chains, sampler.sizes[g]):
+            if v.shape != (n_chains, sizes[g]):
                 raise ValueError(f"init InferenceData has theta_{g} of shape {v.shape} (chains, entries); expected "
-                                 f"({n_chains}, {sampler.sizes[g]}) for this sampler and n_chains.")
+                                 f"({n_chains}, {sizes[g]}) for this sampler and n_chains.")
         return {g: jnp.asarray(v, dtype) for g, v in previous.items()}
     if isinstance(init, GLMParams):
-        single = sampler.theta_from_params(init)
-        return {g: jnp.broadcast_to(jnp.asarray(v, dtype), (n_chains, sampler.sizes[g])) for g, v in single.items()}
+        single = sampler.synapses.theta_from_params(init)
+        return {g: jnp.broadcast_to(jnp.asarray(v, dtype), (n_chains, sizes[g])) for g, v in single.items()}
     if isinstance(init, dict):
         out = {}
         for g in GROUPS:
-            value = np.asarray(init.get(g, init.get(f"theta_{g}", np.zeros(sampler.sizes[g]))), dtype=float)
-            if value.shape[-1:] != (sampler.sizes[g],) or value.ndim > 2:
-                raise ValueError(f"init[{g!r}] must have shape ({sampler.sizes[g]},) or (n_chains, "
-                                 f"{sampler.sizes[g]}), got {value.shape}.")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"init[{g!r}] contains non-finite values.")
-            out[g] = jnp.broadcast_to(jnp.asarray(value, dtype), (n_chains, sampler.sizes[g]))
+            value = finite_array(f"init[{g!r}]", init.get(g, init.get(f"theta_{g}", np.zeros(sizes[g]))))
+            if value.shape[-1:] != (sizes[g],) or value.ndim > 2:
+                raise ValueError(f"init[{g!r}] must have shape ({sizes[g]},) or (n_chains, {sizes[g]}), "
+                                 f"got {value.shape}.")
+            out[g] = jnp.broadcast_to(jnp.asarray(value, dtype), (n_chains, sizes[g]))
         return out
     raise TypeError("init must be None, an InferenceData from synaptic_sampling, a GLMParams, or a dict of "
                     f"group vectors; got {type(init).__name__}.")
@@ -512,19 +399,89 @@ def last_theta(idata) -> dict:
     return out
 
 
-def retraction_probability(idata, group: str = "coupling") -> np.ndarray:
-    """Posterior probability ``P(theta <= 0)`` of each free entry of ``group`` (retracted synapse), pooled over chains.
+def retraction_probability(idata, group: str = "coupling"):
+    """Posterior probability that each synapse of ``group`` is retracted, pooled over chains and draws.
 
-    Works for any InferenceData with ``theta_<group>`` in its posterior (Langevin or NUTS on
-    :meth:`SynapticSampler.numpyro_model`).
+    A synapse (the kernel ``pre -> post``, ``stim[d] -> post`` for the stimulus) is retracted when every one of
+    its retractable entries has :math:`\\theta \\le 0`, so its whole kernel is zero. For a
+    :func:`synaptic_sampling` result the entries are grouped by synapse through their labels
+    (``"post<-pre:bK"``) and restricted to those under the retraction map; for any other InferenceData with
+    ``theta_<group>`` in its posterior (e.g. NUTS on :meth:`SynapticSampler.numpyro_model`) each entry counts as
+    its own synapse.
+
+    Returns
+    -------
+    xarray.DataArray, dims ``("synapse",)``
+        ``P(retracted)`` per synapse, labelled ``"post<-pre"`` where the labels are known.
     """
-    values = np.asarray(idata.posterior[f"theta_{group}"].values)
-    return (values <= 0).reshape(-1, values.shape[-1]).mean(axis=0)
+    import xarray as xr
+
+    one_of("group", group, ("stimulus", "coupling"))
+    values = idata.posterior[f"theta_{group}"]
+    retracted = np.asarray(values.values <= 0).reshape(-1, values.shape[-1])
+    labels = np.asarray(values.coords[values.dims[-1]].values)
+    if labels.dtype.kind not in "US" or not all(":b" in str(label) for label in labels):
+        return xr.DataArray(retracted.mean(axis=0), dims=("synapse",))
+    under_map = np.asarray(idata.attrs.get(f"retractable_{group}", np.ones(len(labels))), bool)
+    synapses = [str(label).rsplit(":b", 1)[0] for label in labels]
+    names = list(dict.fromkeys(s for s, r in zip(synapses, under_map) if r))
+    probs = [np.all(retracted[:, [k for k, (s, r) in enumerate(zip(synapses, under_map)) if s == name and r]], axis=1)
+             .mean() for name in names]
+    return xr.DataArray(np.asarray(probs, float), dims=("synapse",), coords={"synapse": names})
+
+
+def _as_batches(net: GLMNetwork, data, design):
+    """The sampler's data: ``(design, counts)`` rows (all spikes observed) or ``(stimuli, visibles)`` examples."""
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], SpikeData):
+        if not net.n_latent:
+            raise TypeError("(stimuli, visibles) arrays are for networks with latent neurons; pass a SpikeData of "
+                            "the recorded spikes (or a list of trials) for a fully visible network.")
+        stimuli = finite_array("stimuli", data[0])
+        visibles = finite_array("visibles", data[1])
+        if stimuli.ndim == 2:
+            stimuli, visibles = stimuli[None], visibles[None]
+        if stimuli.ndim != 3 or stimuli.shape[2] != net.n_stimulus_dims:
+            raise ValueError(f"stimuli must have shape (E, T, {net.n_stimulus_dims}), got {stimuli.shape}.")
+        if visibles.shape != stimuli.shape[:2] + (net.n_visible,):
+            raise ValueError(f"visibles must have shape {stimuli.shape[:2] + (net.n_visible,)}, got {visibles.shape}.")
+        if net.observation.mean_bounds[1] == 1.0 and not np.all((visibles == 0) | (visibles == 1)):
+            raise ValueError("visibles must be 0/1 spikes for Bernoulli neurons.")
+        return stimuli, visibles
+    trials = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not trials or not all(isinstance(t, SpikeData) for t in trials):
+        raise TypeError("data must be a probsnn.SpikeData, a list of SpikeData trials or examples, or (for a network "
+                        f"with latent neurons) a (stimuli, visibles) pair of arrays; got {type(data).__name__}.")
+    if net.n_latent:
+        lengths = {t.n_bins for t in trials}
+        if len(lengths) > 1:
+            raise ValueError(f"examples for a latent-neuron network must have equal lengths, got {sorted(lengths)} bins.")
+        for t in trials:
+            if t.n_neurons != net.n_visible:
+                raise ValueError(f"data has {t.n_neurons} neurons but the network has {net.n_visible} visible ones.")
+            if net.observation.mean_bounds[1] == 1.0:
+                t.check_binary()
+        stimuli = np.stack([np.zeros((t.n_bins, 0)) if t.stimulus is None else np.asarray(t.stimulus, float)
+                            for t in trials])
+        visibles = np.stack([np.asarray(t.counts, float) for t in trials])
+        return _as_batches(net, (stimuli, visibles), None)
+    dtype = jnp.result_type(float)
+    if design is not None:
+        if len(trials) != 1:
+            raise ValueError("a precomputed design is for one SpikeData; drop design= for a list of trials.")
+        design = jnp.asarray(design, dtype)
+        if design.shape != (trials[0].n_bins, net.n_features):
+            raise ValueError(f"design must have shape ({trials[0].n_bins}, {net.n_features}), got {design.shape}.")
+    else:  # one design per trial, so spike history does not leak across trial boundaries
+        design = jnp.concatenate([net.design_matrix(t) for t in trials], axis=0)
+    for t in trials:
+        net.check_data(t)
+    counts = jnp.concatenate([jnp.asarray(t.counts, dtype) for t in trials], axis=0)
+    return design, counts
 
 
 def synaptic_sampling(
     net: GLMNetwork,
-    data: SpikeData,
+    data,
     *,
     n_steps: int,
     step_size: float,
@@ -533,6 +490,8 @@ def synaptic_sampling(
     parametrisation: str = "signed",
     theta0: float = 3.0,
     retract="synapses",
+    n_samples: int = 1,
+    multi_sample: str = "mean",
     n_chains: int = 4,
     thin: int = 1,
     n_warmup: int = 0,
@@ -549,157 +508,146 @@ def synaptic_sampling(
 
     Integrates :math:`d\theta = \beta\nabla\log p(\theta\mid x)\,dt + \sqrt{2\beta T}\,dW` with Euler-Maruyama
     steps :math:`\theta \leftarrow \theta + h\hat g + \sqrt{2hT}\xi` (``h = step_size`` :math:`=\beta\Delta t`),
-    whose stationary distribution is :math:`\propto p(\theta \mid x)^{1/T}` up to an :math:`O(h)` bias.
+    whose stationary distribution is :math:`\propto p(\theta \mid x)^{1/T}` up to an :math:`O(h)` bias (with latent
+    neurons, the same for the evidence lower bound; see the module docstring).
 
     Parameters
     ----------
     net : probsnn.GLMNetwork
-    data : probsnn.SpikeData
-        Recorded spikes (all neurons observed) and stimulus.
+    data : SpikeData, list of SpikeData, or (stimuli, visibles)
+        Without latent neurons: the recorded spikes of every neuron and the stimulus (a list is a set of trials,
+        each with its own history). With latent neurons: the visible neurons' spikes of one example, a list of
+        equally long examples, or arrays ``stimuli [E, T, D]`` and ``visibles [E, T, N_v]``.
     n_steps : int
         Langevin steps after warm-up; one draw is kept every ``thin`` steps (``n_steps`` must be a multiple).
     step_size : float
         :math:`h = \beta\,\Delta t > 0`.
     temperature : float
         :math:`T > 0`; the target is :math:`p(\theta\mid x)^{1/T}`.
-    prior, parametrisation, theta0, retract
+    prior, parametrisation, theta0, retract, n_samples, multi_sample
         See :class:`SynapticSampler`.
     n_chains : int
         Independent chains (vectorised with ``vmap``).
     thin, n_warmup : int
         Thinning and discarded warm-up steps (warm-up uses the same step size).
     batch_size : int, optional
-        ``None``: full-data gradients. Otherwise mini-batch gradients over ``batch_size`` bins, scaled by
-        ``n_bins / batch_size`` (unbiased).
+        ``None``: the whole data at every step. Otherwise mini-batches of ``batch_size`` bins (examples, with
+        latent neurons), the likelihood scaled by ``n / batch_size`` (unbiased).
     batching : {"random", "stream"}
-        ``"random"``: bins drawn uniformly with replacement at every step. ``"stream"``: consecutive blocks
-        in time order, cycling (online use; ``n_bins`` must be a multiple of ``batch_size``).
+        Bins only: ``"random"`` draws them uniformly with replacement at every step; ``"stream"`` takes
+        consecutive blocks in time order, cycling (online use; the number of bins must be a multiple of
+        ``batch_size``). Examples are always drawn without replacement.
     init : None, InferenceData, GLMParams or dict, optional
         Starting point: ``None`` (small random values; retractable synapses start present), the result of an
         earlier run (continues every chain from its last draw), network parameters (e.g. a MAP fit), or a dict
         of group vectors ``{"stimulus"|"coupling"|"bias": [K] or [C, K]}``.
     seed : int
     on_divergence : {"raise", "warn"}
-        What to do if a chain diverges (non-finite gradient or parameters, or ``|theta| >
+        What to do if a chain diverges (non-finite drift or parameters, or ``|theta| >
         divergence_threshold``): raise :class:`LangevinDivergenceError`, or warn and return the run with the
         ``diverging`` flags set (the chain is frozen at its last good state, so there are no NaNs; its draws
         after the divergence are not valid samples).
     design : array, optional
-        A precomputed ``net.design_matrix(data)``.
+        A precomputed ``net.design_matrix(data)`` (one SpikeData, no latent neurons).
     sampler : SynapticSampler, optional
-        Reuse a sampler (and its compiled kernels) across calls; overrides ``prior``/``parametrisation``/...
+        Reuse a sampler (and its compiled kernels) across calls; overrides ``prior`` ... ``multi_sample``.
 
     Returns
     -------
     arviz.InferenceData
-        ``posterior``: ``theta_stimulus``, ``theta_coupling``, ``theta_bias`` (free entries) and the effective
-        weights ``stimulus_weights``, ``coupling_weights``, ``bias``; ``sample_stats``: ``lp``,
-        ``log_likelihood``, ``n_retracted``, ``retracted_fraction``, ``diverging``; ``attrs``: the settings and
-        divergence report.
+        ``posterior``: ``theta_stimulus``, ``theta_coupling``, ``theta_bias`` (free entries, labelled
+        ``"post<-pre:bK"``) and the effective weights ``stimulus_weights``, ``coupling_weights``, ``bias``;
+        ``sample_stats``: ``lp`` and ``log_likelihood`` (all spikes observed) or ``learning_signal`` (latent
+        neurons), ``n_retracted``, ``retracted_fraction``, ``diverging``; ``attrs``: the settings and divergence
+        report.
     """
     import arviz as az
 
-    temperature = _check_positive("temperature", temperature)
-    step_size = _check_positive("step_size", step_size)
-    divergence_threshold = _check_positive("divergence_threshold", divergence_threshold)
-    n_steps = _check_int("n_steps", n_steps)
-    thin = _check_int("thin", thin)
-    n_warmup = _check_int("n_warmup", n_warmup, minimum=0)
-    n_chains = _check_int("n_chains", n_chains)
-    if n_steps % thin:
-        raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin}).")
-    if n_warmup % thin:
-        raise ValueError(f"n_warmup ({n_warmup}) must be a multiple of thin ({thin}).")
-    if on_divergence not in ("raise", "warn"):
-        raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}.")
-    if batching not in ("random", "stream"):
-        raise ValueError(f"batching must be 'random' or 'stream', got {batching!r}.")
+    temperature = positive_float("temperature", temperature)
+    step_size = positive_float("step_size", step_size)
+    divergence_threshold = positive_float("divergence_threshold", divergence_threshold)
+    n_steps, thin, n_chains = positive_int("n_steps", n_steps), positive_int("thin", thin), positive_int("n_chains", n_chains)
+    n_warmup = non_negative_int("n_warmup", n_warmup)
+    if n_steps % thin or n_warmup % thin:
+        raise ValueError(f"n_steps ({n_steps}) and n_warmup ({n_warmup}) must be multiples of thin ({thin}).")
+    one_of("on_divergence", on_divergence, ("raise", "warn"))
+    one_of("batching", batching, ("random", "stream"))
     if sampler is None:
-        sampler = SynapticSampler(net, prior=prior, parametrisation=parametrisation, theta0=theta0, retract=retract)
+        sampler = SynapticSampler(net, prior=prior, parametrisation=parametrisation, theta0=theta0, retract=retract,
+                                  n_samples=n_samples, multi_sample=multi_sample)
     elif sampler.net is not net:
         raise ValueError("sampler was built for a different network.")
-    net.check_data(data)
+    if design is not None and net.n_latent:
+        raise ValueError("design= is for networks without latent neurons.")
+    batches = _as_batches(net, data, design)
+    n_units = batches[0].shape[0]
+    unit = "examples" if net.n_latent else "bins"
     if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size)
-        if batch_size > data.n_bins:
-            raise ValueError(f"batch_size ({batch_size}) exceeds the number of bins ({data.n_bins}).")
-        if batching == "stream" and data.n_bins % batch_size:
-            raise ValueError(f"streaming batches need n_bins ({data.n_bins}) to be a multiple of batch_size "
+        batch_size = positive_int("batch_size", batch_size)
+        if batch_size > n_units:
+            raise ValueError(f"batch_size ({batch_size}) exceeds the number of {unit} ({n_units}).")
+        if batching == "stream" and not net.n_latent and n_units % batch_size:
+            raise ValueError(f"streaming batches need n_bins ({n_units}) to be a multiple of batch_size "
                              f"({batch_size}); trim the data with data.time_slice or pick another batch size.")
     dtype = jnp.result_type(float)
-    design = net.design_matrix(data) if design is None else jnp.asarray(design, dtype)
-    if design.shape != (data.n_bins, net.n_features):
-        raise ValueError(f"design must have shape ({data.n_bins}, {net.n_features}), got {design.shape}.")
-    counts = jnp.asarray(data.counts, dtype)
+    batches = tuple(jnp.asarray(b, dtype) for b in batches)
 
-    key = jax.random.PRNGKey(seed)
-    init_key, chain_key = jax.random.split(key)
+    init_key, chain_key = jax.random.split(jax.random.PRNGKey(seed))
     theta = _init_theta(sampler, init, n_chains, init_key, dtype)
-    # validate at the boundary: the starting gradient must be finite
-    for c in range(n_chains):
-        start = {g: v[c] for g, v in theta.items()}
-        grad = sampler.grad_log_density(start, design, counts, 1.0)
-        bad = [g for g, v in grad.items() if not bool(jnp.all(jnp.isfinite(v)))]
-        if bad:
-            raise ValueError(f"the log-posterior gradient is non-finite at the initial parameters of chain {c} "
-                             f"(groups {bad}); start from finite parameters where the likelihood is finite.")
-    state = SamplerState(
-        theta=theta,
-        key=jax.random.split(chain_key, n_chains),
-        step=jnp.zeros(n_chains, jnp.int32),
-        diverged=jnp.zeros(n_chains, bool),
-        divergence_step=jnp.full(n_chains, -1, jnp.int32),
-    )
-    args = (design, counts, step_size, temperature, divergence_threshold)
+    if not net.n_latent:  # validate at the boundary: the starting gradient must be finite
+        for c in range(n_chains):
+            grad, _ = sampler.drift({g: v[c] for g, v in theta.items()}, None, batches, None, 1.0)
+            bad = [g for g, v in grad.items() if not bool(jnp.all(jnp.isfinite(v)))]
+            if bad:
+                raise ValueError(f"the log-posterior gradient is non-finite at the initial parameters of chain {c} "
+                                 f"(groups {bad}); start from finite parameters where the likelihood is finite.")
+    state = SamplerState(theta, jax.random.split(chain_key, n_chains), jnp.zeros(n_chains, jnp.int32),
+                         jnp.zeros((n_chains, n_units if net.n_latent else 0), dtype), jnp.zeros(n_chains, bool),
+                         jnp.full(n_chains, -1, jnp.int32))
+    args = (batches, step_size, temperature, divergence_threshold)
+    options = dict(thin=thin, batch_size=batch_size, batching=batching)
     if n_warmup:
-        state, _ = sampler._run_jit(state, *args, n_draws=n_warmup // thin, thin=thin, batch_size=batch_size,
-                                    batching=batching)
-    state, (draws, stats) = sampler._run_jit(state, *args, n_draws=n_steps // thin, thin=thin,
-                                             batch_size=batch_size, batching=batching)
+        state, _ = sampler._run_jit(state, *args, n_draws=n_warmup // thin, **options)
+    state, (draws, stats) = sampler._run_jit(state, *args, n_draws=n_steps // thin, **options)
 
     diverged = np.asarray(state.diverged)
     if diverged.any():
-        chains = np.nonzero(diverged)[0].tolist()
-        steps = np.asarray(state.divergence_step)[diverged].tolist()
-        message = (f"Langevin synaptic sampling diverged in chain(s) {chains} at step(s) {steps} (counting warm-up): "
-                   f"non-finite or exploding (|theta| > {divergence_threshold:g}) parameters or gradient. "
-                   f"Reduce step_size (now {step_size:g}) or the temperature (now {temperature:g}).")
+        message = (f"Langevin synaptic sampling diverged in chain(s) {np.nonzero(diverged)[0].tolist()} at step(s) "
+                   f"{np.asarray(state.divergence_step)[diverged].tolist()} (counting warm-up): non-finite or "
+                   f"exploding (|theta| > {divergence_threshold:g}) parameters or drift. Reduce step_size (now "
+                   f"{step_size:g}) or the temperature (now {temperature:g}).")
         if on_divergence == "raise":
             raise LangevinDivergenceError(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return _inference_data(az, sampler, draws, stats, state, diverged, dict(
+        temperature=temperature, step_size=step_size, thin=thin, n_warmup=n_warmup,
+        batch_size=-1 if batch_size is None else batch_size, batching=batching))
 
-    posterior, dims = {}, {}
+
+def _inference_data(az, sampler: SynapticSampler, draws, stats, state, diverged, settings):
+    """The one InferenceData layout of both cases (observed spikes, latent neurons)."""
+    net, synapses = sampler.net, sampler.synapses
+    posterior, dims, coords = {}, {}, {"neuron": list(net.neuron_names), "presynaptic": list(net.neuron_names)}
     for g in GROUPS:
-        if sampler.sizes[g]:
+        if synapses.sizes[g]:
             posterior[f"theta_{g}"] = np.asarray(draws[g])
             dims[f"theta_{g}"] = [f"{g}_parameter"]
-    flat = np.zeros((n_chains, n_steps // thin, net.n_neurons, net.n_features))
-    for g in GROUPS:
-        if sampler.sizes[g]:
-            value = np.asarray(draws[g])
-            r = sampler.retracted_in_group[g]
-            if r.any():
-                value = np.where(r, np.asarray(retraction_weights(value, sampler.theta0)), value)
-            flat[:, :, sampler.indices[g][0], sampler.indices[g][1]] = value
-    # the GLMParams layout of net.unflatten, with leading [chain, draw] axes
-    n, ds, bs, bh = net.n_neurons, net.n_stimulus_dims, net.n_stimulus_basis, net.n_history_basis
-    n_stim = ds * bs
-    lead = flat.shape[:2]
-    posterior["stimulus_weights"] = flat[..., :n_stim].reshape(*lead, n, ds, bs)
-    posterior["coupling_weights"] = flat[..., n_stim : n_stim + n * bh].reshape(*lead, n, n, bh)
-    posterior["bias"] = flat[..., -1]
+            coords[f"{g}_parameter"] = synapses.labels(g)
+    weights = jax.vmap(jax.vmap(synapses.weights))(draws)
+    posterior.update({name: np.asarray(value) for name, value in zip(GLMParams._fields, weights)})
     dims.update({"stimulus_weights": ["neuron", "stimulus_dim", "stimulus_basis"],
                  "coupling_weights": ["neuron", "presynaptic", "history_basis"], "bias": ["neuron"]})
     sample_stats = {k: np.asarray(v) for k, v in stats.items()}
-    sample_stats["retracted_fraction"] = (sample_stats["n_retracted"] / sampler.n_synapses if sampler.n_synapses
-                                          else np.zeros_like(sample_stats["lp"]))
-    coords = {"neuron": list(net.neuron_names), "presynaptic": list(net.neuron_names)}
+    sample_stats["retracted_fraction"] = (sample_stats["n_retracted"] / synapses.n_synapses if synapses.n_synapses
+                                          else np.zeros(sample_stats["n_retracted"].shape))
     attrs = {
-        "inference_library": "probsnn.synaptic_sampling (BlackJAX overdamped Langevin)",
-        "temperature": temperature, "step_size": step_size, "parametrisation": sampler.parametrisation,
-        "theta0": sampler.theta0, "n_synapses": sampler.n_synapses, "thin": thin, "n_warmup": n_warmup,
-        "batch_size": -1 if batch_size is None else batch_size, "batching": batching,
+        "inference_library": "probsnn.synaptic_sampling (BlackJAX overdamped Langevin"
+                             + (", three-factor gradients)" if sampler.latent else ")"),
+        **settings, "parametrisation": synapses.parametrisation, "theta0": synapses.theta0,
+        "n_synapses": synapses.n_synapses, "n_samples": sampler.n_samples,
+        "multi_sample": sampler.learner.multi_sample,
         "diverged_chains": np.nonzero(diverged)[0].tolist(),
         "divergence_steps": np.asarray(state.divergence_step).tolist(),
+        **{f"retractable_{g}": synapses.retracted_in_group[g].astype(int).tolist() for g in ("stimulus", "coupling")},
     }
     return az.from_dict(posterior=posterior, sample_stats=sample_stats, coords=coords, dims=dims, attrs=attrs)

@@ -1,6 +1,6 @@
 r"""Online variational learning of visible + latent GLM networks with local three-factor rules.
 
-The model is a :class:`~probsnn.neurons.latent.LatentGLMNetwork` with visible spikes ``x`` (clamped to data)
+The model is a :class:`~probsnn.GLMNetwork` with visible spikes ``x`` (clamped to data)
 and latent spikes ``h``. The variational distribution of the latents is the model's own causal conditional
 :math:`q_\theta(h) = \prod_t \prod_{i \in H} p(h_{i,t} \mid u_{i,t})`, so the ELBO reduces to the expected
 visible log-likelihood (Rezende, Wierstra & Gerstner 2011; Jang, Simeone, Gardner & Gruning 2019):
@@ -12,7 +12,9 @@ visible log-likelihood (Rezende, Wierstra & Gerstner 2011; Jang, Simeone, Gardne
 Its gradient has two parts: for visible neurons the pathwise term
 :math:`\mathbb E_q[\sum_t \nabla \log p(x_t \mid u_t)]`, for latent neurons the score-function term
 :math:`\mathbb E_q[(\sum_t \ell_t)\sum_t \nabla \log q(h_t \mid u_t)]`. For a Bernoulli GLM neuron both
-per-step gradients factorise into a *local* product, post-synaptic error times pre-synaptic trace:
+per-step gradients factorise into a *local* product, post-synaptic error (the observation model's score,
+:meth:`~probsnn.neurons.observation.BernoulliObservation.score`) times pre-synaptic trace
+(:meth:`probsnn.GLMNetwork.local_score`):
 
 .. math::
     \frac{\partial \log p(s_{i,t} \mid u_{i,t})}{\partial w_{ijb}}
@@ -60,13 +62,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from ..neurons.glm import GLMParams
-from ..neurons.latent import LatentGLMNetwork, LatentState, StepInput, StepOutput
+from .._checks import check_float, positive_float, positive_int, one_of
+from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
-__all__ = ["ThreeFactorVI", "ThreeFactorState", "local_score", "episode_statistics"]
+__all__ = ["ThreeFactorVI", "ThreeFactorState", "episode_statistics"]
 
 
 class ThreeFactorState(NamedTuple):
@@ -74,14 +75,14 @@ class ThreeFactorState(NamedTuple):
 
     Attributes
     ----------
-    net_state : LatentState with a leading axis K (one recurrent state per latent sample)
+    net_state : GLMState with a leading axis K (one recurrent state per latent sample)
     eligibility : GLMParams with a leading axis K (filtered local gradients)
     learning_signal : array (K,)  filtered ``l_t`` per sample
     baseline_num, baseline_den : GLMParams  moving averages of ``l e^2`` and ``e^2``
     n_steps : int array  steps processed so far
     """
 
-    net_state: LatentState
+    net_state: GLMState
     eligibility: GLMParams
     learning_signal: jax.Array
     baseline_num: GLMParams
@@ -89,54 +90,24 @@ class ThreeFactorState(NamedTuple):
     n_steps: jax.Array
 
 
-def local_score(net: LatentGLMNetwork, out: StepOutput) -> GLMParams:
-    r"""Per-step local gradient :math:`\nabla_\theta \log p(s_{i,t}\mid u_{i,t})` of every neuron, as GLMParams.
-
-    Post-synaptic error ``(s - sigmoid(u / tau)) / tau`` times the pre-synaptic traces (outer product);
-    the bias gets the error alone. Masked weights get zero.
-    """
-    tau = net.temperature
-    error = (out.spikes - jax.nn.sigmoid(out.potential / tau)) / tau
-    mask = net.param_mask
-    dtype = error.dtype
-    return GLMParams(
-        stimulus_weights=error[:, None, None] * out.input_trace[None] * jnp.asarray(mask.stimulus_weights, dtype),
-        coupling_weights=error[:, None, None] * out.spike_trace[None] * jnp.asarray(mask.coupling_weights, dtype),
-        bias=error,
-    )
-
-
-def _rows(tree: GLMParams, row_weight) -> GLMParams:
-    """Multiply every leaf's neuron (first) axis by ``row_weight`` ``[..., N]`` (broadcast over trailing axes)."""
-    return GLMParams(
-        tree.stimulus_weights * row_weight[..., None, None],
-        tree.coupling_weights * row_weight[..., None, None],
-        tree.bias * row_weight,
-    )
-
-
-def _tmap(fn, *trees):
-    return jax.tree_util.tree_map(fn, *trees)
-
-
-def episode_statistics(net: LatentGLMNetwork, params: GLMParams, key, stimulus, visible, reward=None,
+def episode_statistics(net: GLMNetwork, params: GLMParams, key, stimulus, visible, reward=None,
                        likelihood_weight: float = 1.0):
     """Run one example with clamped visible spikes; return the running sums ``(G, L, spikes)``.
 
-    ``G`` (GLMParams) is the sum over time of :func:`local_score`, ``L`` the summed learning signal
+    ``G`` (GLMParams) is the sum over time of :meth:`~probsnn.GLMNetwork.local_score`, ``L`` the summed learning signal
     ``sum_t (ell_t + r_t)``. Memory is constant in ``T`` (only the sums and the recurrent state are carried);
     the sampled spikes are returned as a scan output for inspection.
     """
     vis = jnp.asarray(net.visible_mask, params.bias.dtype)
     if reward is None:
         reward = jnp.zeros(stimulus.shape[0], params.bias.dtype)
-    zeros = _tmap(jnp.zeros_like, params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
 
     def body(carry, xs):
         state, grad_sum, signal = carry
         stim, x, r, k = xs
         state, out = net.step(params, state, StepInput(stim, x, k))
-        grad_sum = _tmap(jnp.add, grad_sum, local_score(net, out))
+        grad_sum = jax.tree.map(jnp.add, grad_sum, net.local_score(out))
         signal = signal + likelihood_weight * jnp.sum(out.log_prob * vis) + r
         return (state, grad_sum, signal), out.spikes
 
@@ -151,7 +122,7 @@ class ThreeFactorVI:
 
     Parameters
     ----------
-    net : LatentGLMNetwork
+    net : GLMNetwork
     optimizer : optax.GradientTransformation, optional
         Applied to ``-Delta`` (Optax minimises); default ``optax.sgd(learning_rate)``.
     learning_rate : float
@@ -171,21 +142,17 @@ class ThreeFactorVI:
         Weight of the visible log-likelihood in the learning signal (0 for a pure reward-driven rule).
     """
 
-    def __init__(self, net: LatentGLMNetwork, optimizer=None, learning_rate: float = 0.05, kappa: float = 0.5,
+    def __init__(self, net: GLMNetwork, optimizer=None, learning_rate: float = 0.05, kappa: float = 0.5,
                  n_samples: int = 1, multi_sample: str = "mean", baseline: bool = True, baseline_decay: float = 0.99,
                  likelihood_weight: float = 1.0):
-        if not isinstance(net, LatentGLMNetwork):
-            raise TypeError(f"net must be a LatentGLMNetwork, got {type(net).__name__}.")
-        if not (0.0 <= kappa < 1.0):
+        if not isinstance(net, GLMNetwork):
+            raise TypeError(f"net must be a probsnn.GLMNetwork, got {type(net).__name__}.")
+        if not (isinstance(kappa, (int, float)) and 0.0 <= kappa < 1.0):
             raise ValueError(f"kappa must be in [0, 1), got {kappa!r}; use episode_update for the kappa -> 1 limit.")
-        if int(n_samples) != n_samples or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        if multi_sample not in ("mean", "iw"):
-            raise ValueError(f"multi_sample must be 'mean' or 'iw', got {multi_sample!r}.")
-        if not (0.0 <= baseline_decay < 1.0):
-            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}.")
-        if not (np.isfinite(learning_rate) and learning_rate > 0):
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+        n_samples = positive_int("n_samples", n_samples)
+        one_of("multi_sample", multi_sample, ("mean", "iw"))
+        baseline_decay = check_float("baseline_decay", baseline_decay, 0.0, 1.0, high_open=True)
+        learning_rate = positive_float("learning_rate", learning_rate)
         self.net = net
         self.optimizer = optimizer if optimizer is not None else optax.sgd(learning_rate)
         self.kappa = float(kappa)
@@ -205,11 +172,11 @@ class ThreeFactorVI:
         self.net.check_params(params)
         dtype = params.bias.dtype
         k = self.n_samples
-        net_state = _tmap(lambda a: jnp.broadcast_to(a, (k,) + a.shape), self.net.init_state(dtype))
-        zeros = _tmap(jnp.zeros_like, params)
+        net_state = jax.tree.map(lambda a: jnp.broadcast_to(a, (k,) + a.shape), self.net.init_state(dtype))
+        zeros = jax.tree.map(jnp.zeros_like, params)
         state = ThreeFactorState(
             net_state=net_state,
-            eligibility=_tmap(lambda a: jnp.zeros((k,) + a.shape, a.dtype), params),
+            eligibility=jax.tree.map(lambda a: jnp.zeros((k,) + a.shape, a.dtype), params),
             learning_signal=jnp.zeros((k,), dtype),
             baseline_num=zeros,
             baseline_den=zeros,
@@ -221,7 +188,7 @@ class ThreeFactorVI:
     def online_step(self, params: GLMParams, state: ThreeFactorState, stimulus, visible, key, reward=0.0):
         """One streaming step: ``-> (new_state, delta, outputs)``, ``delta`` the ascent direction (GLMParams).
 
-        ``outputs`` is the :class:`~probsnn.neurons.latent.StepOutput` of the ``K`` samples (leading axis K).
+        ``outputs`` is the :class:`~probsnn.neurons.glm.StepOutput` of the ``K`` samples (leading axis K).
         Pure: no optimiser involved (see :meth:`update`); reusable with any reward signal.
         """
         net, kappa = self.net, self.kappa
@@ -230,16 +197,16 @@ class ThreeFactorVI:
         keys = jax.random.split(key, self.n_samples)
         step = jax.vmap(lambda s, k: net.step(params, s, StepInput(stimulus, visible, k)))
         net_state, out = step(state.net_state, keys)
-        score = jax.vmap(lambda o: local_score(net, o))(out)  # leading K
+        score = jax.vmap(net.local_score)(out)  # leading K
         signal_now = self.likelihood_weight * jnp.sum(out.log_prob * vis, axis=-1) + reward  # [K]
-        eligibility = _tmap(lambda e, g: kappa * e + (1 - kappa) * g, state.eligibility, score)
+        eligibility = jax.tree.map(lambda e, g: kappa * e + (1 - kappa) * g, state.eligibility, score)
         learning_signal = kappa * state.learning_signal + (1 - kappa) * signal_now
 
         # per-parameter baseline from the statistics so far, then update the statistics
         if self.baseline:
-            b = _tmap(lambda n, d: n / (d + 1e-12), state.baseline_num, state.baseline_den)
+            b = jax.tree.map(lambda n, d: n / (d + 1e-12), state.baseline_num, state.baseline_den)
         else:
-            b = _tmap(jnp.zeros_like, params)
+            b = jax.tree.map(jnp.zeros_like, params)
         k = self.n_samples
         if self.multi_sample == "iw" and k > 1:
             scale = 1.0 / (1.0 - kappa)
@@ -260,13 +227,13 @@ class ThreeFactorVI:
             latent_part = lat_sum * jnp.sum((_bcast(signal_used, e) - base[None]) * e, axis=0)
             return _row_select(visible_part, vis) + _row_select(latent_part, lat)
 
-        delta = _tmap(combine, eligibility, b)
+        delta = jax.tree.map(combine, eligibility, b)
         if self.baseline:
             beta = self.baseline_decay
-            e2 = _tmap(lambda e: e * e, eligibility)
-            num = _tmap(lambda n, e: beta * n + (1 - beta) * jnp.mean(
+            e2 = jax.tree.map(lambda e: e * e, eligibility)
+            num = jax.tree.map(lambda n, e: beta * n + (1 - beta) * jnp.mean(
                 signal_used.reshape((k,) + (1,) * (e.ndim - 1)) * e, axis=0), state.baseline_num, e2)
-            den = _tmap(lambda d, e: beta * d + (1 - beta) * jnp.mean(e, axis=0), state.baseline_den, e2)
+            den = jax.tree.map(lambda d, e: beta * d + (1 - beta) * jnp.mean(e, axis=0), state.baseline_den, e2)
         else:
             num, den = state.baseline_num, state.baseline_den
         new_state = ThreeFactorState(net_state, eligibility, learning_signal, num, den, state.n_steps + 1)
@@ -274,7 +241,7 @@ class ThreeFactorVI:
 
     def apply(self, params: GLMParams, opt_state, delta: GLMParams):
         """Ascend ``delta`` with the optimiser: ``-> (params, opt_state)``."""
-        updates, opt_state = self.optimizer.update(_tmap(jnp.negative, delta), opt_state, params)
+        updates, opt_state = self.optimizer.update(jax.tree.map(jnp.negative, delta), opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
     def update(self, params, opt_state, state: ThreeFactorState, stimulus, visible, key, reward=0.0):
@@ -310,8 +277,8 @@ class ThreeFactorVI:
         net = self.net
         stimulus = jnp.asarray(stimulus, params.bias.dtype)
         visible = jnp.asarray(visible, params.bias.dtype)
-        if stimulus.ndim != 2 or stimulus.shape[1] != net.n_inputs:
-            raise ValueError(f"stimulus must have shape (T, {net.n_inputs}), got {stimulus.shape}.")
+        if stimulus.ndim != 2 or stimulus.shape[1] != net.n_stimulus_dims:
+            raise ValueError(f"stimulus must have shape (T, {net.n_stimulus_dims}), got {stimulus.shape}.")
         if visible.shape != (stimulus.shape[0], net.n_visible):
             raise ValueError(f"visible must have shape ({stimulus.shape[0]}, {net.n_visible}), got {visible.shape}.")
         if rewards is None:
@@ -338,16 +305,16 @@ class ThreeFactorVI:
         if isinstance(baseline, GLMParams):
             base_tree = baseline
         else:
-            base_tree = _tmap(lambda p: jnp.full_like(p, baseline), params)
+            base_tree = jax.tree.map(lambda p: jnp.full_like(p, baseline), params)
         if k == 1:
-            centred = _tmap(lambda g, b: (signals[0] - b) * g[0], grads, base_tree)
-            vis_part = _tmap(lambda g: g[0], grads)
-            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, centred)
+            centred = jax.tree.map(lambda g, b: (signals[0] - b) * g[0], grads, base_tree)
+            vis_part = jax.tree.map(lambda g: g[0], grads)
+            delta = jax.tree.map(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, centred)
         elif self.multi_sample == "mean":
             loo = (jnp.sum(signals) - signals) / (k - 1)
-            vis_part = _tmap(lambda g: jnp.mean(g, axis=0), grads)
-            lat_part = _tmap(lambda g: jnp.mean(_bcast(signals - loo, g) * g, axis=0), grads)
-            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
+            vis_part = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+            lat_part = jax.tree.map(lambda g: jnp.mean(_bcast(signals - loo, g) * g, axis=0), grads)
+            delta = jax.tree.map(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
         else:
             f = jax.nn.logsumexp(signals) - jnp.log(k)
             weights = jax.nn.softmax(signals)
@@ -355,9 +322,9 @@ class ThreeFactorVI:
             # VIMCO: replace L^k by the mean of the others, recompute log-mean-exp
             replaced = jnp.where(jnp.eye(k, dtype=bool), others_mean[:, None], signals[None, :])
             loo = jax.nn.logsumexp(replaced, axis=1) - jnp.log(k)
-            vis_part = _tmap(lambda g: jnp.sum(_bcast(weights, g) * g, axis=0), grads)
-            lat_part = _tmap(lambda g: jnp.sum(_bcast(f - loo, g) * g, axis=0), grads)
-            delta = _tmap(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
+            vis_part = jax.tree.map(lambda g: jnp.sum(_bcast(weights, g) * g, axis=0), grads)
+            lat_part = jax.tree.map(lambda g: jnp.sum(_bcast(f - loo, g) * g, axis=0), grads)
+            delta = jax.tree.map(lambda v, c: _row_select(v, vis) + _row_select(c, lat), vis_part, lat_part)
         return delta, {"L": signals, "G": grads}
 
     @cached_property
@@ -365,15 +332,15 @@ class ThreeFactorVI:
         def run(params, opt_state, baseline_stats, key, stimuli, visibles):
             keys = jax.random.split(key, stimuli.shape[0])
             num, den = baseline_stats
-            base = _tmap(lambda n, d: n / (d + 1e-12), num, den) if (self.baseline and self.n_samples == 1) else None
+            base = jax.tree.map(lambda n, d: n / (d + 1e-12), num, den) if (self.baseline and self.n_samples == 1) else None
             deltas, info = jax.vmap(lambda kk, s, v: self.episode_update(params, kk, s, v, None, base))(keys, stimuli, visibles)
-            delta = _tmap(lambda d: jnp.mean(d, axis=0), deltas)
+            delta = jax.tree.map(lambda d: jnp.mean(d, axis=0), deltas)
             if self.baseline and self.n_samples == 1:
                 beta = self.baseline_decay
-                g2 = _tmap(lambda g: g[:, 0] ** 2, info["G"])
+                g2 = jax.tree.map(lambda g: g[:, 0] ** 2, info["G"])
                 sig = info["L"][:, 0]
-                num = _tmap(lambda n, g: beta * n + (1 - beta) * jnp.mean(_bcast(sig, g) * g, axis=0), num, g2)
-                den = _tmap(lambda d, g: beta * d + (1 - beta) * jnp.mean(g, axis=0), den, g2)
+                num = jax.tree.map(lambda n, g: beta * n + (1 - beta) * jnp.mean(_bcast(sig, g) * g, axis=0), num, g2)
+                den = jax.tree.map(lambda d, g: beta * d + (1 - beta) * jnp.mean(g, axis=0), den, g2)
             params, opt_state = self.apply(params, opt_state, delta)
             return params, opt_state, (num, den), jnp.mean(info["L"])
 
@@ -382,7 +349,7 @@ class ThreeFactorVI:
     def init_batch(self, params: GLMParams):
         """``(opt_state, baseline_stats)`` for :meth:`batch_update`."""
         self.net.check_params(params)
-        zeros = _tmap(jnp.zeros_like, params)
+        zeros = jax.tree.map(jnp.zeros_like, params)
         return self.optimizer.init(params), (zeros, zeros)
 
     def batch_update(self, params, opt_state, baseline_stats, key, stimuli, visibles):
@@ -393,8 +360,8 @@ class ThreeFactorVI:
         net = self.net
         dtype = params.bias.dtype
         stimuli, visibles = jnp.asarray(stimuli, dtype), jnp.asarray(visibles, dtype)
-        if stimuli.ndim != 3 or stimuli.shape[2] != net.n_inputs:
-            raise ValueError(f"stimuli must have shape (B, T, {net.n_inputs}), got {stimuli.shape}.")
+        if stimuli.ndim != 3 or stimuli.shape[2] != net.n_stimulus_dims:
+            raise ValueError(f"stimuli must have shape (B, T, {net.n_stimulus_dims}), got {stimuli.shape}.")
         if visibles.shape != stimuli.shape[:2] + (net.n_visible,):
             raise ValueError(f"visibles must have shape {stimuli.shape[:2] + (net.n_visible,)}, got {visibles.shape}.")
         return self._batch_jit(params, opt_state, baseline_stats, key, stimuli, visibles)

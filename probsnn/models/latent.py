@@ -3,7 +3,7 @@ r"""NumPyro model and guide of a visible + latent GLM network, for SVI with ``Tr
 The generic reference path for the objective of :mod:`probsnn.inference.three_factor`: the model samples
 latent spikes ``h_t`` (sites ``"h_0" ... "h_{T-1}"``) and observes the visible spikes ``x_t`` (sites
 ``"x_t"``), each from ``Bernoulli(sigmoid(u_t / temperature))`` of a
-:class:`~probsnn.neurons.latent.LatentGLMNetwork`; the guide samples the same latent sites from the *same*
+:class:`~probsnn.GLMNetwork` with Bernoulli neurons; the guide samples the same latent sites from the *same*
 causal conditional with the *same* ``numpyro.param`` weights. Hence :math:`\log p(h) - \log q(h) = 0` and the
 ELBO is :math:`\mathbb E_q[\log p(x \mid h)]`, the objective of the three-factor rule. ``TraceGraph_ELBO``
 gives its score-function gradient (the latent sites are discrete, not reparameterisable), with Rao-Blackwellised
@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpyro
-import numpyro.distributions as dist
 
-from ..neurons.glm import GLMParams
-from ..neurons.latent import LatentGLMNetwork, LatentState
+from .._checks import positive_int
+from ..neurons.glm import GLMNetwork, GLMParams
 
 __all__ = ["latent_glm_model", "latent_glm_guide", "latent_svi"]
 
 
-def _params(net: LatentGLMNetwork, init_params: GLMParams | None) -> GLMParams:
+def _params(net: GLMNetwork, init_params: GLMParams | None) -> GLMParams:
     init = net.init_params() if init_params is None else init_params
     return GLMParams(*(numpyro.param(name, value) for name, value in zip(GLMParams._fields, init)))
 
@@ -40,34 +39,32 @@ def _params(net: LatentGLMNetwork, init_params: GLMParams | None) -> GLMParams:
 def _run(net, params, stimulus, visible, observe_visible: bool):
     state = net.init_state(jnp.result_type(params.bias.dtype))
     nv = net.n_visible
-    tau = net.temperature
+    law = net.observation.numpyro_distribution
     for t in range(stimulus.shape[0]):
-        input_trace, spike_trace, full_input = net.traces(state, stimulus[t])
-        u = net.potential_from_traces(params, input_trace, spike_trace)
+        stimulus_trace, spike_trace, window = net.traces(state, stimulus[t])
+        u = net.potential_from_traces(params, stimulus_trace, spike_trace)
         parts = []
         if nv:
             x_t = jnp.asarray(visible[t], u.dtype)
             if observe_visible:
-                numpyro.sample(f"x_{t}", dist.Bernoulli(logits=u[:nv] / tau).to_event(1), obs=x_t)
+                numpyro.sample(f"x_{t}", law(u[:nv]).to_event(1), obs=x_t)
             parts.append(x_t)
         if net.n_latent:
-            parts.append(numpyro.sample(f"h_{t}", dist.Bernoulli(logits=u[nv:] / tau).to_event(1)).astype(u.dtype))
-        spikes = jnp.concatenate(parts)
-        n_in = state.input_history.shape[0]
-        state = LatentState(full_input[:n_in], jnp.concatenate([spikes[None], state.spike_history[:-1]], axis=0))
+            parts.append(numpyro.sample(f"h_{t}", law(u[nv:]).to_event(1)).astype(u.dtype))
+        state = net.next_state(state, window, jnp.concatenate(parts))
 
 
-def latent_glm_model(stimulus, visible, *, net: LatentGLMNetwork, init_params: GLMParams | None = None):
+def latent_glm_model(stimulus, visible, *, net: GLMNetwork, init_params: GLMParams | None = None):
     """Model: latent spikes ``h_t`` sampled, visible spikes ``x_t`` observed (``stimulus [T, D]``, ``visible [T, N_v]``)."""
     _run(net, _params(net, init_params), stimulus, visible, observe_visible=True)
 
 
-def latent_glm_guide(stimulus, visible, *, net: LatentGLMNetwork, init_params: GLMParams | None = None):
+def latent_glm_guide(stimulus, visible, *, net: GLMNetwork, init_params: GLMParams | None = None):
     """Guide: the model's own causal conditional of the latent spikes, with the same parameters."""
     _run(net, _params(net, init_params), stimulus, visible, observe_visible=False)
 
 
-def latent_svi(net: LatentGLMNetwork, optimizer=None, num_particles: int = 1, init_params: GLMParams | None = None):
+def latent_svi(net: GLMNetwork, optimizer=None, num_particles: int = 1, init_params: GLMParams | None = None):
     """A ``numpyro.infer.SVI`` over :func:`latent_glm_model` / :func:`latent_glm_guide` with ``TraceGraph_ELBO``.
 
     ``svi.init(key, stimulus, visible)`` and ``svi.update(state, stimulus, visible)`` then work as usual;
@@ -77,10 +74,9 @@ def latent_svi(net: LatentGLMNetwork, optimizer=None, num_particles: int = 1, in
 
     from numpyro.infer import SVI, TraceGraph_ELBO
 
-    if not isinstance(net, LatentGLMNetwork):
-        raise TypeError(f"net must be a LatentGLMNetwork, got {type(net).__name__}.")
-    if int(num_particles) != num_particles or num_particles < 1:
-        raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}.")
+    if not isinstance(net, GLMNetwork):
+        raise TypeError(f"net must be a probsnn.GLMNetwork, got {type(net).__name__}.")
+    num_particles = positive_int("num_particles", num_particles)
     optimizer = optimizer if optimizer is not None else numpyro.optim.Adam(0.01)
     model = partial(latent_glm_model, net=net, init_params=init_params)
     guide = partial(latent_glm_guide, net=net, init_params=init_params)

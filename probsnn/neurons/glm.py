@@ -1,45 +1,57 @@
-r"""GLM spiking neurons and networks: generative models over spike trains.
+r"""GLM spiking networks of visible and latent neurons: generative models over spike trains.
 
-Neuron :math:`i` has the membrane potential (Pillow et al. 2008; Jang et al. 2019)
+The network has ``N = N_v + N_h`` GLM neurons, the ``N_v`` visible (recorded) ones first. Neuron :math:`i` has
+the membrane potential (Pillow et al. 2008; Jang, Simeone, Gardner & Gruning 2019, eq. 3)
 
 .. math::
-    u_{i,t} = \sum_{d} (k_{id} * x_d)_t + \sum_{j} (a_{ij} * s_j)_{t} + \gamma_i,
-    \qquad k_{id}(\ell) = \sum_b w^{\rm stim}_{idb}\, \phi^{\rm stim}_b(\ell),
-    \quad a_{ij}(\ell) = \sum_b w^{\rm coup}_{ijb}\, \phi^{\rm hist}_b(\ell),
+    u_{i,t} = \gamma_i + \sum_{d} \sum_b w^{\rm stim}_{idb}\, \vec x_{d,t,b}
+              + \sum_{j} \sum_b w^{\rm coup}_{ijb}\, \vec s_{j,t,b},
+    \qquad \vec s_{j,t,b} = \sum_{\ell} \phi^{\rm hist}_b(\ell)\, s_{j,t-\ell},
+    \quad \vec x_{d,t,b} = \sum_{\ell} \phi^{\rm stim}_b(\ell)\, x_{d,t-\ell},
 
-where the history basis starts at lag 1, so the spike-history part only sees bins up to ``t - 1``; the
-diagonal :math:`a_{ii}` is the self-history (refractory) kernel, the off-diagonal entries are couplings.
-Given the potential, the spike count in bin :math:`t` is
+so the stimulus filter is :math:`k_{id}(\ell) = \sum_b w^{\rm stim}_{idb}\phi^{\rm stim}_b(\ell)` and the coupling
+kernel :math:`a_{ij}(\ell) = \sum_b w^{\rm coup}_{ijb}\phi^{\rm hist}_b(\ell)`. The history basis starts at lag 1,
+so a spike cannot feed the potential of its own bin; the diagonal :math:`a_{ii}` is the self-history
+(refractory) kernel. Given the potential, the spike count in bin :math:`t` follows the network's observation
+model (:mod:`probsnn.neurons.observation`): Bernoulli :math:`\sigma(u/\tau)` or Poisson :math:`f(u)`.
 
-* Bernoulli: :math:`s_{i,t} \sim \mathrm{Bernoulli}(\sigma(u_{i,t} / \mathrm{temperature}))`;
-* Poisson: :math:`s_{i,t} \sim \mathrm{Poisson}(f(u_{i,t}))` with :math:`f = \exp` or softplus (counts per bin).
+One parametrisation, two evaluation modes (ARCHITECTURE.md, principles 2 and 3):
 
-When every spike that feeds the potential is observed, :math:`u` for all bins is a causal convolution
-followed by one contraction (:meth:`GLMNetwork.design_matrix`, :meth:`GLMNetwork.potential`): no scan.
-:meth:`GLMNetwork.simulate` samples autoregressively with ``lax.scan``.
+* **parallel** (:meth:`GLMNetwork.design_matrix`, :meth:`~GLMNetwork.potential`,
+  :meth:`~GLMNetwork.log_likelihood`): when every spike that feeds the potential is observed, the potential of
+  all bins is one causal convolution of the data with the bases followed by one contraction, no scan. MAP,
+  Laplace, NUTS and SVI use it.
+* **sequential** (:meth:`~GLMNetwork.init_state`, :meth:`~GLMNetwork.step`, :meth:`~GLMNetwork.forced_step`,
+  :meth:`~GLMNetwork.sample`, :meth:`~GLMNetwork.log_prob_sequence`, :meth:`~GLMNetwork.simulate`): a pure step
+  function over a NamedTuple state holding the last bins of stimulus and spikes, run by ``lax.scan``; memory is
+  constant in the length of the stream. Sampling, latent neurons, three-factor VI, first-to-spike policies and
+  streaming use it. Visible neurons may be *clamped* to data; latent neurons are sampled from their causal
+  conditional :math:`p(h_t \mid u_t)`, the variational distribution of the three-factor rule.
+
+The two modes compute the same potentials (tested to 1e-10 in float64).
 
 References
 ----------
 Pillow et al. (2008), Nature 454:995. Jang, Simeone, Gardner & Gruning (2019), "An introduction to
-probabilistic spiking neural networks", IEEE Signal Processing Magazine 36(6):64-77.
+probabilistic spiking neural networks", IEEE Signal Processing Magazine 36(6):64-77. Rezende, Wierstra &
+Gerstner (2011), "Variational learning for recurrent spiking networks", NeurIPS 24.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from functools import cached_property, partial
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
-from numpyro.distributions import constraints
-from numpyro.distributions.util import validate_sample
 
+from .._checks import concrete, non_negative_int
 from ..basis import Basis, causal_convolve
 from ..data import SpikeData
+from .observation import make_observation
 
-__all__ = ["GLMParams", "GLMNetwork", "PoissonObservation", "BernoulliObservation", "PoissonLogRate"]
+__all__ = ["GLMParams", "GLMState", "StepInput", "StepOutput", "GLMNetwork", "LatentGLMNetwork"]
 
 
 class GLMParams(NamedTuple):
@@ -61,128 +73,58 @@ class GLMParams(NamedTuple):
     bias: jax.Array
 
 
-# ------------------------------------------------------------------------------ observation models
-class PoissonLogRate(dist.Distribution):
-    r"""Poisson counts parametrised by the log rate :math:`\eta`: the exp-link GLM's spike-count law.
+class GLMState(NamedTuple):
+    """Recurrent state of the sequential mode: the last bins of stimulus and spikes, most recent first.
 
-    .. math::
-        \log p(y \mid \eta) = y\,\eta - e^{\eta} - \log y!
-
-    The same law as ``numpyro.distributions.Poisson(jnp.exp(eta))``, without the ``log(exp(eta))`` and
-    ``xlogy`` that the rate form puts into every log-density gradient (NUTS and SVI evaluate it
-    thousands of times over ``T x N`` bins; this form makes such a gradient about 1.5x cheaper).
+    Attributes
+    ----------
+    stimulus_history : array, shape (L_s + offset_s - 1, D)
+        ``stimulus_history[k]`` is the stimulus ``x_{t-1-k}``.
+    spike_history : array, shape (L_h + offset_h - 1, N)
+        ``spike_history[k]`` is ``s_{t-1-k}``.
     """
 
-    arg_constraints = {"log_rate": constraints.real}
-    support = constraints.nonnegative_integer
-    is_discrete = True
-
-    def __init__(self, log_rate, *, validate_args=None):
-        self.log_rate = log_rate
-        super().__init__(batch_shape=jnp.shape(log_rate), validate_args=validate_args)
-
-    def sample(self, key, sample_shape=()):
-        return jax.random.poisson(key, jnp.exp(self.log_rate), shape=sample_shape + self.batch_shape)
-
-    @validate_sample
-    def log_prob(self, value):
-        return PoissonObservation("exp").log_prob(jnp.asarray(value), self.log_rate)
-
-    @property
-    def mean(self):
-        return jnp.exp(self.log_rate)
-
-    @property
-    def variance(self):
-        return jnp.exp(self.log_rate)
+    stimulus_history: jax.Array
+    spike_history: jax.Array
 
 
-@dataclass(frozen=True)
-class PoissonObservation:
-    r"""Poisson spike counts with rate per bin :math:`\lambda = f(u)`, ``link`` ``"exp"`` or ``"softplus"``.
+class StepInput(NamedTuple):
+    """What one step consumes.
 
-    :math:`\log p(y \mid u) = y \log\lambda - \lambda - \log y!`
+    Attributes
+    ----------
+    stimulus : array, shape (D,)
+        Exogenous input ``x_t`` (e.g. encoded spikes).
+    visible : array, shape (N_v,) or None
+        Observed spikes of the visible neurons (clamped); ``None`` lets them run free (sampled).
+    key : jax PRNG key
+        Randomness for the latent (and free visible) spikes.
     """
 
-    link: str = "exp"
-    name = "poisson"
-
-    def __post_init__(self):
-        if self.link not in ("exp", "softplus"):
-            raise ValueError(f"Poisson link must be 'exp' or 'softplus', got {self.link!r}.")
-
-    def mean(self, potential):
-        return jnp.exp(potential) if self.link == "exp" else jax.nn.softplus(potential)
-
-    def log_prob(self, counts, potential):
-        return self.unnormalised_log_prob(counts, potential) - jax.scipy.special.gammaln(counts + 1.0)
-
-    def unnormalised_log_prob(self, counts, potential):
-        """``log p(counts | potential)`` without ``-log(counts!)``, a term that does not depend on the
-        potential (optimisers compare and differentiate this cheaper form)."""
-        counts = counts.astype(potential.dtype)
-        if self.link == "exp":
-            log_rate, rate = potential, jnp.exp(potential)
-        else:
-            rate = jax.nn.softplus(potential)
-            log_rate = jnp.log(rate)
-        return counts * log_rate - rate
-
-    def sample(self, key, potential):
-        return jax.random.poisson(key, self.mean(potential)).astype(potential.dtype)
-
-    def numpyro_distribution(self, potential):
-        """The NumPyro distribution of the counts given the potential (:class:`PoissonLogRate` for the exp link)."""
-        if self.link == "exp":
-            return PoissonLogRate(potential)
-        return dist.Poisson(self.mean(potential))
+    stimulus: jax.Array
+    visible: Optional[jax.Array]
+    key: jax.Array
 
 
-@dataclass(frozen=True)
-class BernoulliObservation:
-    r"""At most one spike per bin: :math:`P(s=1 \mid u) = \sigma(u / \mathrm{temperature})`.
+class StepOutput(NamedTuple):
+    """What one step returns.
 
-    :math:`\log p(s \mid u) = s\,z - \mathrm{softplus}(z)`, :math:`z = u / \mathrm{temperature}`.
-    As the temperature goes to 0 the neuron fires deterministically when :math:`u > 0`.
+    Attributes
+    ----------
+    spikes : (N,)  spikes of all neurons in this bin (visible clamped or sampled, latent sampled).
+    potential : (N,)  membrane potentials ``u_t``.
+    log_prob : (N,)  ``log p(s_{i,t} | u_{i,t})`` of each neuron's spike.
+    stimulus_trace : (D, B_s)  pre-synaptic stimulus traces that fed ``u_t``.
+    spike_trace : (N, B_h)  pre-synaptic spike traces that fed ``u_t``.
     """
 
-    temperature: float = 1.0
-    name = "bernoulli"
-
-    def __post_init__(self):
-        if not (np.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be a positive finite number, got {self.temperature!r}.")
-
-    def mean(self, potential):
-        return jax.nn.sigmoid(potential / self.temperature)
-
-    def log_prob(self, counts, potential):
-        logits = potential / self.temperature
-        return counts.astype(potential.dtype) * logits - jax.nn.softplus(logits)
-
-    def unnormalised_log_prob(self, counts, potential):
-        """The Bernoulli log-probability has no count-only term: the same as :meth:`log_prob`."""
-        return self.log_prob(counts, potential)
-
-    def sample(self, key, potential):
-        return jax.random.bernoulli(key, self.mean(potential)).astype(potential.dtype)
-
-    def numpyro_distribution(self, potential):
-        return dist.Bernoulli(logits=potential / self.temperature)
+    spikes: jax.Array
+    potential: jax.Array
+    log_prob: jax.Array
+    stimulus_trace: jax.Array
+    spike_trace: jax.Array
 
 
-def make_observation(observation, temperature: float = 1.0, link: str = "exp"):
-    """An observation model from a name (``"poisson"``, ``"bernoulli"``) or an instance."""
-    if isinstance(observation, (PoissonObservation, BernoulliObservation)):
-        return observation
-    if observation == "poisson":
-        return PoissonObservation(link=link)
-    if observation == "bernoulli":
-        return BernoulliObservation(temperature=temperature)
-    raise ValueError(f"observation must be 'poisson' or 'bernoulli', got {observation!r}.")
-
-
-# ------------------------------------------------------------------------------ jitted kernels
 @jax.jit
 def _potential(design, flat_weights):
     return design @ flat_weights.T
@@ -193,13 +135,16 @@ def _log_likelihood_terms(design, counts, flat_weights, observation):
     return observation.log_prob(counts, design @ flat_weights.T)
 
 
-# ------------------------------------------------------------------------------ the network
 class GLMNetwork:
-    """A network of GLM spiking neurons with basis-expanded stimulus, coupling and history filters.
+    """A network of GLM spiking neurons, visible and latent, with basis-expanded filters and any topology.
 
     Parameters
     ----------
-    n_neurons : int
+    n_visible : int
+        Recorded (visible) neurons, first in every neuron axis.
+    n_latent : int
+        Latent (hidden) neurons, after the visible ones; their spikes are never observed, so only the
+        sequential mode applies to them (``sample``, three-factor VI, synaptic sampling).
     stimulus_basis : Basis, optional
         Basis of the stimulus filters; ``None`` for no stimulus. Its lag offset may be 0 (the filter sees
         the current frame).
@@ -208,7 +153,8 @@ class GLMNetwork:
         inhomogeneous-Poisson (LNP) model.
     n_stimulus_dims : int, optional
         Number of stimulus columns ``D``; defaults to 1 when a stimulus basis is given.
-    observation : {"poisson", "bernoulli"} or an observation instance
+    observation : {"poisson", "bernoulli"} or an observation model
+        The spike-count law (:mod:`probsnn.neurons.observation`).
     temperature : float
         Bernoulli temperature (ignored for Poisson).
     link : {"exp", "softplus"}
@@ -223,11 +169,14 @@ class GLMNetwork:
     stimulus_mask : array_like of bool, shape (N, D), optional
         ``[i, d]`` True where neuron ``i`` sees stimulus dimension ``d`` (default all).
     neuron_names : sequence of str, optional
+        Default ``n0, n1, ...`` for visible and ``h0, h1, ...`` for latent neurons.
     """
 
     def __init__(
         self,
-        n_neurons: int,
+        n_visible: int,
+        n_latent: int = 0,
+        *,
         stimulus_basis: Basis | None = None,
         history_basis: Basis | None = None,
         n_stimulus_dims: int | None = None,
@@ -240,9 +189,12 @@ class GLMNetwork:
         stimulus_mask=None,
         neuron_names=None,
     ):
-        if int(n_neurons) != n_neurons or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive integer, got {n_neurons!r}.")
-        self.n_neurons = int(n_neurons)
+        self.n_visible = non_negative_int("n_visible", n_visible)
+        self.n_latent = non_negative_int("n_latent", n_latent)
+        if self.n_visible + self.n_latent < 1:
+            raise ValueError("the network needs at least one neuron: n_visible + n_latent >= 1 "
+                             f"(n_neurons), got n_visible={n_visible!r}, n_latent={n_latent!r}.")
+        self.n_neurons = self.n_visible + self.n_latent
         for name, basis in (("stimulus_basis", stimulus_basis), ("history_basis", history_basis)):
             if basis is not None and not isinstance(basis, Basis):
                 raise TypeError(f"{name} must be a probsnn.basis.Basis or None, got {type(basis).__name__}.")
@@ -255,11 +207,9 @@ class GLMNetwork:
         self.history_basis = history_basis
         if n_stimulus_dims is None:
             n_stimulus_dims = 1 if stimulus_basis is not None else 0
-        if int(n_stimulus_dims) != n_stimulus_dims or n_stimulus_dims < 0:
-            raise ValueError(f"n_stimulus_dims must be a non-negative integer, got {n_stimulus_dims!r}.")
-        if n_stimulus_dims > 0 and stimulus_basis is None:
+        self.n_stimulus_dims = non_negative_int("n_stimulus_dims", n_stimulus_dims)
+        if self.n_stimulus_dims > 0 and stimulus_basis is None:
             raise ValueError("n_stimulus_dims > 0 needs a stimulus_basis.")
-        self.n_stimulus_dims = int(n_stimulus_dims)
         self.observation = make_observation(observation, temperature, link)
 
         n = self.n_neurons
@@ -268,17 +218,21 @@ class GLMNetwork:
             np.fill_diagonal(coupling_mask, bool(self_history))
         coupling_mask = np.asarray(coupling_mask, dtype=bool)
         if coupling_mask.shape != (n, n):
-            raise ValueError(f"coupling_mask must have shape ({n}, {n}), got {coupling_mask.shape}.")
+            raise ValueError(f"coupling_mask must have shape ({n}, {n}) (post, pre), got {coupling_mask.shape}.")
         if history_basis is None:
             coupling_mask = np.zeros((n, n), bool)
         if stimulus_mask is None:
             stimulus_mask = np.ones((n, self.n_stimulus_dims), bool)
         stimulus_mask = np.asarray(stimulus_mask, dtype=bool)
         if stimulus_mask.shape != (n, self.n_stimulus_dims):
-            raise ValueError(f"stimulus_mask must have shape ({n}, {self.n_stimulus_dims}), got {stimulus_mask.shape}.")
+            raise ValueError(f"stimulus_mask must have shape ({n}, {self.n_stimulus_dims}) (neuron, stimulus "
+                             f"dimension), got {stimulus_mask.shape}.")
         self.coupling_mask = coupling_mask
         self.stimulus_mask = stimulus_mask
-        names = tuple(neuron_names) if neuron_names is not None else tuple(f"n{i}" for i in range(n))
+        if neuron_names is None:
+            names = tuple(f"n{i}" for i in range(self.n_visible)) + tuple(f"h{i}" for i in range(self.n_latent))
+        else:
+            names = tuple(neuron_names)
         if len(names) != n:
             raise ValueError(f"got {len(names)} neuron names for {n} neurons.")
         self.neuron_names = names
@@ -297,13 +251,24 @@ class GLMNetwork:
         """Length of one neuron's flat weight vector: stimulus, history of every neuron, bias."""
         return self.n_stimulus_dims * self.n_stimulus_basis + self.n_neurons * self.n_history_basis + 1
 
+    @property
+    def visible_mask(self) -> np.ndarray:
+        """Bool ``[N]``: True for visible neurons."""
+        return np.arange(self.n_neurons) < self.n_visible
+
+    @cached_property
+    def param_mask(self) -> GLMParams:
+        """0/1 float arrays in the shape of the parameters: which weights exist."""
+        return GLMParams(
+            stimulus_weights=np.repeat(self.stimulus_mask[:, :, None], self.n_stimulus_basis, axis=2).astype(float),
+            coupling_weights=np.repeat(self.coupling_mask[:, :, None], self.n_history_basis, axis=2).astype(float),
+            bias=np.ones(self.n_neurons),
+        )
+
     @cached_property
     def feature_mask(self) -> np.ndarray:
         """Bool ``[N, F]``: which entries of each neuron's flat weight vector are free parameters."""
-        n = self.n_neurons
-        stim = np.repeat(self.stimulus_mask[:, :, None], self.n_stimulus_basis, axis=2).reshape(n, -1)
-        coup = np.repeat(self.coupling_mask[:, :, None], self.n_history_basis, axis=2).reshape(n, -1)
-        return np.concatenate([stim, coup, np.ones((n, 1), bool)], axis=1)
+        return np.asarray(self.flatten(GLMParams(*(np.asarray(m) for m in self.param_mask)))) > 0
 
     @property
     def n_free_parameters(self) -> int:
@@ -315,54 +280,64 @@ class GLMNetwork:
         return names + ["bias"]
 
     def __repr__(self) -> str:
+        latent = f", n_latent={self.n_latent}" if self.n_latent else ""
         return (
-            f"GLMNetwork(n_neurons={self.n_neurons}, observation={self.observation}, "
+            f"GLMNetwork(n_visible={self.n_visible}{latent}, observation={self.observation}, "
             f"stimulus_basis={self.stimulus_basis}, history_basis={self.history_basis}, "
             f"free parameters={self.n_free_parameters})"
         )
 
     # -------------------------------------------------------------- parameters
-    def init_params(self, bias=0.0, dtype=None) -> GLMParams:
-        """All filter weights zero and the given bias (a scalar or one value per neuron)."""
+    def init_params(self, key=None, scale: float = 0.1, bias=0.0, dtype=None) -> GLMParams:
+        """Filter weights ``N(0, scale^2)`` (all zero when ``key`` is None; zero where masked) and the given
+        bias (a scalar or one value per neuron)."""
         dtype = dtype or jnp.result_type(float)
         n = self.n_neurons
-        bias = jnp.broadcast_to(jnp.asarray(bias, dtype), (n,))
+        shapes = ((n, self.n_stimulus_dims, self.n_stimulus_basis), (n, n, self.n_history_basis))
+        if key is None:
+            stimulus_weights, coupling_weights = (jnp.zeros(s, dtype) for s in shapes)
+        else:
+            stimulus_key, coupling_key = jax.random.split(key)
+            stimulus_weights = scale * jax.random.normal(stimulus_key, shapes[0], dtype)
+            coupling_weights = scale * jax.random.normal(coupling_key, shapes[1], dtype)
+        mask = self.param_mask
         return GLMParams(
-            stimulus_weights=jnp.zeros((n, self.n_stimulus_dims, self.n_stimulus_basis), dtype),
-            coupling_weights=jnp.zeros((n, n, self.n_history_basis), dtype),
-            bias=bias,
+            stimulus_weights=stimulus_weights * jnp.asarray(mask.stimulus_weights, dtype),
+            coupling_weights=coupling_weights * jnp.asarray(mask.coupling_weights, dtype),
+            bias=jnp.broadcast_to(jnp.asarray(bias, dtype), (n,)),
         )
 
     def check_params(self, params: GLMParams) -> GLMParams:
-        """Validate shapes and finiteness of a parameter pytree (raises ValueError)."""
+        """Validate shapes, and finiteness where the values are concrete (not traced), raising ValueError."""
         if not isinstance(params, GLMParams):
             raise TypeError(f"params must be GLMParams, got {type(params).__name__}.")
-        expected = self.init_params()
-        for field, value, ref in zip(GLMParams._fields, params, expected):
+        for field, value, ref in zip(GLMParams._fields, params, self.param_mask):
             shape = jnp.shape(value)
             if shape != ref.shape:
                 raise ValueError(f"params.{field} has shape {shape}, expected {ref.shape} for this network.")
-            if not bool(jnp.all(jnp.isfinite(value))):
+            value = concrete(value)
+            if value is not None and not np.all(np.isfinite(value)):
                 raise ValueError(f"params.{field} contains non-finite values.")
         return params
 
     def flatten(self, params: GLMParams):
         """Per-neuron flat weight vectors ``[N, F]`` (masked entries forced to zero)."""
         n = self.n_neurons
-        flat = jnp.concatenate(
-            [params.stimulus_weights.reshape(n, -1), params.coupling_weights.reshape(n, -1), params.bias[:, None]],
-            axis=1,
-        )
-        return flat * jnp.asarray(self.feature_mask, flat.dtype)
+        mask = self.param_mask
+        stimulus_weights = params.stimulus_weights * jnp.asarray(mask.stimulus_weights, params.stimulus_weights.dtype)
+        coupling_weights = params.coupling_weights * jnp.asarray(mask.coupling_weights, params.coupling_weights.dtype)
+        return jnp.concatenate([stimulus_weights.reshape(n, -1), coupling_weights.reshape(n, -1), params.bias[:, None]],
+                               axis=1)
 
     def unflatten(self, flat) -> GLMParams:
-        """Inverse of :meth:`flatten`."""
+        """Inverse of :meth:`flatten`; leading axes before the last two (``[..., N, F]``) are kept."""
         n, ds, bs, bh = self.n_neurons, self.n_stimulus_dims, self.n_stimulus_basis, self.n_history_basis
         n_stim = ds * bs
+        lead = flat.shape[:-2]
         return GLMParams(
-            stimulus_weights=flat[:, :n_stim].reshape(n, ds, bs),
-            coupling_weights=flat[:, n_stim : n_stim + n * bh].reshape(n, n, bh),
-            bias=flat[:, -1],
+            stimulus_weights=flat[..., :n_stim].reshape(*lead, n, ds, bs),
+            coupling_weights=flat[..., n_stim : n_stim + n * bh].reshape(*lead, n, n, bh),
+            bias=flat[..., -1],
         )
 
     def filters(self, params: GLMParams) -> dict:
@@ -376,19 +351,22 @@ class GLMNetwork:
             out["coupling_lags"] = self.history_basis.lags
         return out
 
-    # -------------------------------------------------------------- data and design
+    # ============================================================== parallel mode
     def check_data(self, data: SpikeData) -> SpikeData:
         """Check that ``data`` fits this network (neurons, stimulus dims, binary spikes for Bernoulli)."""
         if not isinstance(data, SpikeData):
             raise TypeError(f"data must be a probsnn.SpikeData, got {type(data).__name__}.")
         if data.n_neurons != self.n_neurons:
-            raise ValueError(f"data has {data.n_neurons} neurons but the network has {self.n_neurons}.")
+            hint = (f" The parallel mode needs every spike that feeds the potential, latent ones included; for "
+                    f"recordings of the {self.n_visible} visible neurons use the sequential mode (sample, "
+                    f"ThreeFactorVI, synaptic_sampling).") if self.n_latent else ""
+            raise ValueError(f"data has {data.n_neurons} neurons but the network has {self.n_neurons}.{hint}")
         if data.n_stimulus_dims != self.n_stimulus_dims:
             raise ValueError(
                 f"data has {data.n_stimulus_dims} stimulus dimensions but the network expects "
                 f"{self.n_stimulus_dims}; pass n_stimulus_dims={data.n_stimulus_dims} or fix the stimulus."
             )
-        if self.observation.name == "bernoulli":
+        if self.observation.mean_bounds[1] == 1.0:
             data.check_binary()
         return data
 
@@ -410,7 +388,6 @@ class GLMNetwork:
         blocks.append(jnp.ones((n_bins, 1), dtype))
         return jnp.concatenate(blocks, axis=1)
 
-    # -------------------------------------------------------------- likelihood
     def potential(self, params: GLMParams, data: SpikeData, design=None):
         """Membrane potentials ``[T, N]`` given observed spikes (parallel in time)."""
         design = self.design_matrix(data) if design is None else design
@@ -439,42 +416,187 @@ class GLMNetwork:
         """Conditional intensity in Hz, ``[T, N]``: expected spikes per bin / dt, given the observed past."""
         return np.asarray(self.observation.mean(self.potential(params, data, design))) / data.dt
 
-    # -------------------------------------------------------------- generative sampling
+    # ============================================================== sequential mode
+    def init_state(self, dtype=None) -> GLMState:
+        """Silent past: no spikes and zero stimulus before the first bin."""
+        dtype = dtype or jnp.result_type(float)
+        n_stim = 0 if self.stimulus_basis is None else self.stimulus_basis.n_lags + self.stimulus_basis.lag_offset - 1
+        n_hist = 0 if self.history_basis is None else self.history_basis.n_lags + self.history_basis.lag_offset - 1
+        return GLMState(jnp.zeros((n_stim, self.n_stimulus_dims), dtype), jnp.zeros((n_hist, self.n_neurons), dtype))
+
+    def traces(self, state: GLMState, stimulus):
+        r"""Pre-synaptic traces feeding ``u_t``: ``(stimulus_trace [D, B_s], spike_trace [N, B_h], stimulus window)``.
+
+        :math:`\vec x_{d,b} = \sum_l \phi^{\rm stim}_b(l)\, x_{d, t - l - o_s}`,
+        :math:`\vec s_{j,b} = \sum_l \phi^{\rm hist}_b(l)\, s_{j, t - l - o_h}`; the same numbers as the columns of
+        :meth:`design_matrix` at bin ``t``.
+        """
+        dtype = state.spike_history.dtype
+        window = jnp.concatenate([jnp.asarray(stimulus, dtype).reshape(1, self.n_stimulus_dims),
+                                  state.stimulus_history], axis=0)
+        if self.stimulus_basis is None:
+            stimulus_trace = jnp.zeros((self.n_stimulus_dims, 0), dtype)
+        else:
+            offset, n_lags = self.stimulus_basis.lag_offset, self.stimulus_basis.n_lags
+            stimulus_trace = jnp.einsum("lb,ld->db", jnp.asarray(self.stimulus_basis.matrix, dtype),
+                                        window[offset : offset + n_lags])
+        if self.history_basis is None:
+            spike_trace = jnp.zeros((self.n_neurons, 0), dtype)
+        else:
+            offset, n_lags = self.history_basis.lag_offset, self.history_basis.n_lags
+            spike_trace = jnp.einsum("lb,lj->jb", jnp.asarray(self.history_basis.matrix, dtype),
+                                     state.spike_history[offset - 1 : offset - 1 + n_lags])
+        return stimulus_trace, spike_trace, window
+
+    def potential_from_traces(self, params: GLMParams, stimulus_trace, spike_trace):
+        """``u = bias + sum_db w_stim[i,d,b] x_trace[d,b] + sum_jb w_coup[i,j,b] s_trace[j,b]`` (masked weights)."""
+        dtype = spike_trace.dtype
+        mask = self.param_mask
+        stimulus_weights = params.stimulus_weights * jnp.asarray(mask.stimulus_weights, dtype)
+        coupling_weights = params.coupling_weights * jnp.asarray(mask.coupling_weights, dtype)
+        return (params.bias + jnp.einsum("idb,db->i", stimulus_weights, stimulus_trace)
+                + jnp.einsum("ijb,jb->i", coupling_weights, spike_trace))
+
+    def next_state(self, state: GLMState, window, spikes) -> GLMState:
+        """The state of the next bin: shift in this bin's stimulus and spikes."""
+        n_stim, n_hist = state.stimulus_history.shape[0], state.spike_history.shape[0]
+        return GLMState(window[:n_stim], jnp.concatenate([spikes[None], state.spike_history], axis=0)[:n_hist])
+
+    def step(self, params: GLMParams, state: GLMState, inputs: StepInput):
+        """One time bin: ``(state, inputs) -> (new_state, StepOutput)``; pure, jit/vmap/grad friendly.
+
+        Visible neurons take ``inputs.visible`` (when given); the others are sampled from the observation model.
+        """
+        stimulus_trace, spike_trace, window = self.traces(state, inputs.stimulus)
+        u = self.potential_from_traces(params, stimulus_trace, spike_trace)
+        sampled = self.observation.sample(inputs.key, u)
+        if inputs.visible is not None and self.n_visible > 0:
+            spikes = jnp.concatenate([jnp.asarray(inputs.visible, u.dtype), sampled[self.n_visible:]])
+        else:
+            spikes = sampled
+        spikes = jax.lax.stop_gradient(spikes)
+        log_prob = self.observation.log_prob(spikes, u)
+        return self.next_state(state, window, spikes), StepOutput(spikes, u, log_prob, stimulus_trace, spike_trace)
+
+    def forced_step(self, params: GLMParams, state: GLMState, stimulus, spikes):
+        """One bin with *all* spikes given (teacher forcing): ``(new_state, StepOutput)``; differentiable in params."""
+        stimulus_trace, spike_trace, window = self.traces(state, stimulus)
+        u = self.potential_from_traces(params, stimulus_trace, spike_trace)
+        spikes = jnp.asarray(spikes, u.dtype)
+        log_prob = self.observation.log_prob(spikes, u)
+        return self.next_state(state, window, spikes), StepOutput(spikes, u, log_prob, stimulus_trace, spike_trace)
+
+    def local_score(self, out: StepOutput) -> GLMParams:
+        r"""Per-step gradient :math:`\nabla_\theta \log p(s_{i,t}\mid u_{i,t})` of every neuron, as GLMParams.
+
+        The observation's post-synaptic error :math:`\partial_u \log p(s \mid u)` times the pre-synaptic traces
+        (outer product); the bias gets the error alone; masked weights get zero. The local factor of every
+        three-factor rule (Jang et al. 2019, eq. 14).
+        """
+        error = self.observation.score(out.spikes, out.potential)
+        mask = self.param_mask
+        dtype = error.dtype
+        return GLMParams(
+            stimulus_weights=error[:, None, None] * out.stimulus_trace[None] * jnp.asarray(mask.stimulus_weights, dtype),
+            coupling_weights=error[:, None, None] * out.spike_trace[None] * jnp.asarray(mask.coupling_weights, dtype),
+            bias=error,
+        )
+
+    def _check_sequence(self, stimulus, visible, n_steps):
+        if stimulus is None:
+            if self.n_stimulus_dims > 0:
+                raise ValueError(f"this network has stimulus filters: pass stimulus of shape (T, {self.n_stimulus_dims}).")
+            if n_steps is None:
+                raise ValueError("give the stimulus [T, D] or n_steps.")
+            from .._checks import positive_int
+
+            stimulus = np.zeros((positive_int("n_steps", n_steps), 0))
+        if not isinstance(stimulus, jax.Array):
+            stimulus = np.asarray(stimulus, dtype=float)
+            if stimulus.ndim == 1 and self.n_stimulus_dims == 1:
+                stimulus = stimulus[:, None]
+        if stimulus.ndim != 2 or stimulus.shape[1] != self.n_stimulus_dims:
+            raise ValueError(f"stimulus must have shape (T, {self.n_stimulus_dims}), got {stimulus.shape}.")
+        values = concrete(stimulus)
+        if values is not None and not np.all(np.isfinite(values)):
+            raise ValueError("stimulus contains non-finite values.")
+        if n_steps is not None and stimulus.shape[0] != n_steps:
+            raise ValueError(f"stimulus has {stimulus.shape[0]} bins but n_steps={n_steps}.")
+        if visible is not None:
+            visible = np.asarray(visible) if not isinstance(visible, jax.Array) else visible
+            if visible.shape != (stimulus.shape[0], self.n_visible):
+                raise ValueError(f"visible spikes must have shape ({stimulus.shape[0]}, {self.n_visible}), "
+                                 f"got {visible.shape}.")
+        return stimulus, visible
+
+    def sample(self, params: GLMParams, key, stimulus=None, visible=None, n_steps=None, state=None):
+        """Run the network over ``T`` bins with ``lax.scan``.
+
+        Parameters
+        ----------
+        stimulus : array (T, D), optional (zeros of length ``n_steps`` when the network has no stimulus)
+        visible : array (T, N_v), optional
+            Clamp the visible neurons to these spikes (posterior-causal sampling of the latents, the
+            variational distribution); ``None`` samples every neuron (the generative model).
+        state : GLMState, optional (silent past by default)
+
+        Returns
+        -------
+        final_state, StepOutput with a leading time axis (``spikes [T, N]``, ``potential``, ``log_prob``, ...)
+        """
+        self.check_params(params)
+        stimulus, visible = self._check_sequence(stimulus, visible, n_steps)
+        dtype = jnp.result_type(float)
+        return self._sample_jit(params, key, jnp.asarray(stimulus, dtype),
+                                None if visible is None else jnp.asarray(visible, dtype),
+                                self.init_state(dtype) if state is None else state)
+
     @cached_property
-    def _simulate_jit(self):
-        observation = self.observation
-        offset = 1 if self.history_basis is None else self.history_basis.lag_offset
-        history_matrix = None if self.history_basis is None else jnp.asarray(self.history_basis.matrix)
+    def _sample_jit(self):
+        def run(params, key, stimulus, visible, state):
+            keys = jax.random.split(key, stimulus.shape[0])
 
-        def run(params, key, stimulus_drive, initial_history):
-            dtype = stimulus_drive.dtype
-            if history_matrix is None:
-                kernels = jnp.zeros((1, self.n_neurons, self.n_neurons), dtype)
-            else:
-                # kernels[l, i, j]: weight of s_j at lag l + offset on u_i.
-                kernels = jnp.einsum("lb,ijb->lij", history_matrix.astype(dtype), params.coupling_weights)
-                kernels = kernels * jnp.asarray(self.coupling_mask, dtype)[None]
-            n_lags = kernels.shape[0]
+            def body(carry, xs):
+                stimulus_t, visible_t, key_t = xs if visible is not None else (xs[0], None, xs[1])
+                return self.step(params, carry, StepInput(stimulus_t, visible_t, key_t))
 
-            def step(history, inputs):
-                drive, step_key = inputs
-                # history[k] = s_{t-1-k}; kernel row l acts on s_{t-l-offset} = history[l + offset - 1]
-                recent = history[offset - 1 : offset - 1 + n_lags]
-                u = drive + params.bias + jnp.einsum("lij,lj->i", kernels, recent)
-                spikes = observation.sample(step_key, u)
-                history = jnp.concatenate([spikes[None], history[:-1]], axis=0)
-                return history, (spikes, u)
-
-            keys = jax.random.split(key, stimulus_drive.shape[0])
-            _, (spikes, potentials) = jax.lax.scan(step, initial_history, (stimulus_drive, keys))
-            return spikes, potentials
+            xs = (stimulus, keys) if visible is None else (stimulus, visible, keys)
+            return jax.lax.scan(body, state, xs)
 
         return jax.jit(run)
 
-    def simulate(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, initial_history=None):
-        r"""Sample spike trains autoregressively (``lax.scan`` over time).
+    def log_prob_sequence(self, params: GLMParams, stimulus, spikes, state=None):
+        r"""``log p(s_{i,t} | u_{i,t})`` for every bin and neuron, ``[T, N]``, all spikes given (``lax.scan``).
 
-        At every step :math:`u_t` is computed from the sampled past, then :math:`s_t \sim p(\cdot \mid u_t)`.
+        The joint log-probability of a path is the total; the visible rows give :math:`\log p(x \mid h)`
+        and the latent rows :math:`\log q(h)` (the causal conditional). Differentiable in ``params``.
+        """
+        stimulus, _ = self._check_sequence(stimulus, None, None)
+        spikes = jnp.asarray(spikes)
+        if spikes.shape != (stimulus.shape[0], self.n_neurons):
+            raise ValueError(f"spikes must have shape ({stimulus.shape[0]}, {self.n_neurons}), got {spikes.shape}.")
+        return self._log_prob_jit(params, jnp.asarray(stimulus), spikes, self.init_state() if state is None else state)
+
+    @cached_property
+    def _log_prob_jit(self):
+        def run(params, stimulus, spikes, state):
+            def body(carry, xs):
+                carry, out = self.forced_step(params, carry, *xs)
+                return carry, out.log_prob
+
+            return jax.lax.scan(body, state, (stimulus, spikes))[1]
+
+        return jax.jit(run)
+
+    def log_joint(self, params: GLMParams, stimulus, spikes):
+        """Total ``log p(s_{1:T})`` of a full spike path given the stimulus (visible and latent)."""
+        return jnp.sum(self.log_prob_sequence(params, stimulus, spikes))
+
+    def simulate(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, initial_history=None):
+        r"""Sample spike trains autoregressively from the generative model (every neuron free).
+
+        At every step :math:`u_t` is computed from the sampled past, then :math:`s_t \sim p(\cdot \mid u_t)`
+        (:meth:`sample` with nothing clamped).
 
         Parameters
         ----------
@@ -492,47 +614,41 @@ class GLMNetwork:
         spikes : jax.Array, shape (T, N)
         potentials : jax.Array, shape (T, N)
         """
-        self.check_params(params)
+        if self.n_stimulus_dims == 0 and stimulus is not None:
+            raise ValueError("this network has no stimulus filters; do not pass a stimulus.")
         dtype = jnp.result_type(float)
-        if self.n_stimulus_dims > 0:
-            if stimulus is None:
-                raise ValueError("this network has stimulus filters: pass stimulus of shape (T, D).")
-            stimulus = np.asarray(stimulus, dtype=np.float64)
-            stimulus = stimulus[:, None] if stimulus.ndim == 1 else stimulus
-            if stimulus.ndim != 2 or stimulus.shape[1] != self.n_stimulus_dims or not np.all(np.isfinite(stimulus)):
-                raise ValueError(f"stimulus must be finite with shape (T, {self.n_stimulus_dims}), got {stimulus.shape}.")
-            if n_steps is None:
-                n_steps = stimulus.shape[0]
-            if stimulus.shape[0] != n_steps:
-                raise ValueError(f"stimulus has {stimulus.shape[0]} bins but n_steps={n_steps}.")
-            features = causal_convolve(jnp.asarray(stimulus, dtype), self.stimulus_basis)
-            weights = params.stimulus_weights * jnp.asarray(self.stimulus_mask, dtype)[:, :, None]
-            drive = jnp.einsum("tdb,idb->ti", features, weights)
-        else:
-            if stimulus is not None:
-                raise ValueError("this network has no stimulus filters; do not pass a stimulus.")
-            if n_steps is None or int(n_steps) != n_steps or n_steps < 1:
-                raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
-            drive = jnp.zeros((int(n_steps), self.n_neurons), dtype)
-        n_buffer = 1 if self.history_basis is None else self.history_basis.n_lags + self.history_basis.lag_offset - 1
-        history = jnp.zeros((n_buffer, self.n_neurons), dtype)
+        state = self.init_state(dtype)
         if initial_history is not None:
             initial_history = jnp.asarray(initial_history, dtype)
             if initial_history.ndim != 2 or initial_history.shape[1] != self.n_neurons:
                 raise ValueError(f"initial_history must have shape (L, {self.n_neurons}), got {initial_history.shape}.")
-            k = min(n_buffer, initial_history.shape[0])
-            history = history.at[:k].set(initial_history[:k])
-        params = GLMParams(*(jnp.asarray(p, dtype) for p in params))
-        return self._simulate_jit(params, key, drive, history)
+            k = min(state.spike_history.shape[0], initial_history.shape[0])
+            state = state._replace(spike_history=state.spike_history.at[:k].set(initial_history[:k]))
+        params = GLMParams(*(jnp.asarray(p, dtype) for p in self.check_params(params)))
+        _, out = self.sample(params, key, stimulus, None, n_steps, state)
+        return out.spikes, out.potential
 
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, dt: float = 0.001) -> SpikeData:
         """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached)."""
         spikes, _ = self.simulate(params, key, n_steps, stimulus)
         return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names)
 
-    # -------------------------------------------------------------- NumPyro model
-    def model(self, design, counts=None, priors=None):
-        """The NumPyro model of this network (see :func:`probsnn.models.glm_network`)."""
-        from ..models.glm import glm_network
 
-        return glm_network(design, counts, net=self, priors=priors)
+class LatentGLMNetwork(GLMNetwork):
+    """Deprecated alias of :class:`GLMNetwork` with Bernoulli neurons (one release): use
+    ``GLMNetwork(n_visible, n_latent, history_basis=..., stimulus_basis=..., n_stimulus_dims=...,
+    observation="bernoulli", temperature=...)``. ``n_inputs``/``input_basis``/``input_mask`` are the stimulus
+    arguments; the input basis defaulted to the history basis."""
+
+    def __init__(self, n_visible: int, n_latent: int, history_basis: Basis, n_inputs: int = 0,
+                 input_basis: Basis | None = None, temperature: float = 1.0, coupling_mask=None, input_mask=None):
+        warnings.warn("LatentGLMNetwork is deprecated: use GLMNetwork(n_visible, n_latent, history_basis=..., "
+                      "stimulus_basis=..., n_stimulus_dims=..., observation='bernoulli').", DeprecationWarning,
+                      stacklevel=2)
+        if not isinstance(history_basis, Basis):
+            raise TypeError(f"history_basis must be a probsnn.basis.Basis, got {type(history_basis).__name__}.")
+        n_inputs = non_negative_int("n_inputs", n_inputs)
+        super().__init__(n_visible, n_latent, history_basis=history_basis,
+                         stimulus_basis=(input_basis or history_basis) if n_inputs else None,
+                         n_stimulus_dims=n_inputs, observation="bernoulli", temperature=temperature,
+                         coupling_mask=coupling_mask, stimulus_mask=input_mask)
