@@ -25,12 +25,11 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 from sklearn.datasets import load_digits  # noqa: E402
 
+from probsnn.encoding import assign_labels, predict_labels  # noqa: E402
 from probsnn.hardware.binary import (  # noqa: E402
     WTAConfig,
     WTAParams,
-    assign_labels,
     init_wta,
-    predict_labels,
     synaptic_weights,
     train_wta,
     wta_responses,

@@ -13,7 +13,8 @@ import jax
 import numpy as np
 
 from probsnn.envs import CartPole, windy_gridworld
-from probsnn.inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
+from probsnn.encoding import OneHotEncoder, PopulationEncoder
+from probsnn.inference.policy_gradient import FirstToSpikePolicy, Reinforce
 
 
 def main():

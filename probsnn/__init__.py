@@ -39,7 +39,8 @@ from .streaming import StreamingPredictor
 
 # --- first-to-spike RL (issue 6) ---
 from . import envs
-from .inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
+from .encoding import OneHotEncoder, PopulationEncoder
+from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
 
 # --- Bayesian inference (issue 3) ---
 from . import bayes_plots

@@ -11,7 +11,8 @@ import json
 
 def _build(args):
     from .envs import CartPole, gridworld, windy_gridworld
-    from .inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
+    from .encoding import OneHotEncoder, PopulationEncoder
+    from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
 
     if args.env in ("windy", "grid"):
         make = windy_gridworld if args.env == "windy" else gridworld

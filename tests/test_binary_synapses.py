@@ -7,15 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from probsnn.encoding import assign_labels, predict_labels
 from probsnn.hardware.binary import (
     WTAConfig,
     WTAParams,
-    assign_labels,
     binary_stdp_update,
     binary_weight_values,
     expected_binary_stdp_update,
     init_wta,
-    predict_labels,
     switching_probabilities,
     synaptic_weights,
     train_wta,

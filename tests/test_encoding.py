@@ -73,3 +73,111 @@ def test_encoders_reject_bad_input():
         encoding.population(jax.random.PRNGKey(0), jnp.array([2.0]), 3, 4)
     with pytest.raises(ValueError, match="never spiked"):
         encoding.population_decode(np.zeros((3, 4)), np.arange(4.0))
+
+
+def test_population_under_jit_matches_eager():
+    """Regression: the value check of ``population`` once raised TracerBoolConversionError under jit."""
+    key, values = jax.random.PRNGKey(3), jnp.array([[0.1, 0.55], [0.9, 1.0]])
+    eager = encoding.population(key, values, 6, n_neurons=4, p_max=0.8)
+    jitted = jax.jit(lambda k, v: encoding.population(k, v, 6, n_neurons=4, p_max=0.8))(key, values)
+    assert jitted.shape == (6, 2, 2, 4)
+    np.testing.assert_array_equal(jitted, eager)
+    with pytest.raises(ValueError, match="low, high"):  # the eager call still validates
+        encoding.population(key, jnp.array([-0.1]), 6, n_neurons=4)
+
+
+@pytest.mark.parametrize("encode", [
+    lambda k, v: encoding.rate_bernoulli(k, v, 5, p_max=0.7, p_min=0.1),
+    lambda k, v: encoding.rate_poisson(k, v, 5, max_rate=80.0, dt=0.01),
+    lambda k, v: encoding.latency(v, 5, threshold=0.2),
+], ids=["rate_bernoulli", "rate_poisson", "latency"])
+def test_encoders_under_jit_match_eager(encode):
+    key, values = jax.random.PRNGKey(4), jnp.array([0.0, 0.3, 0.8, 1.0])
+    np.testing.assert_array_equal(jax.jit(encode)(key, values), encode(key, values))
+
+
+def test_population_decode_under_jit_matches_eager():
+    spikes = encoding.population(jax.random.PRNGKey(5), jnp.array([0.2, 0.7]), 200, n_neurons=5)
+    centres, _ = encoding.population_centres(5)
+    np.testing.assert_allclose(jax.jit(encoding.population_decode)(spikes, centres),
+                               encoding.population_decode(spikes, centres), rtol=1e-6)
+
+
+def test_population_centres_per_dimension():
+    centres, width = encoding.population_centres(5, -1.0, 1.0)
+    np.testing.assert_allclose(centres, [-1.0, -0.5, 0.0, 0.5, 1.0])
+    assert width == 0.5
+    centres, widths = encoding.population_centres(3, [0.0, -2.0], [1.0, 2.0])
+    np.testing.assert_allclose(centres, [[0.0, 0.5, 1.0], [-2.0, 0.0, 2.0]])
+    np.testing.assert_allclose(widths, [0.5, 2.0])
+    with pytest.raises(ValueError, match="n_neurons"):
+        encoding.population_centres(1)
+    with pytest.raises(ValueError, match="low < high"):
+        encoding.population_centres(3, 1.0, 1.0)
+
+
+def test_one_hot_encoder_rate_code():
+    encoder = encoding.OneHotEncoder(4, rate=0.3)
+    np.testing.assert_allclose(encoder.probabilities(2), [0.0, 0.0, 0.3, 0.0])
+    key = jax.random.PRNGKey(6)
+    spikes = encoder.encode(key, 2, 3000)
+    assert spikes.shape == (3000, 4) and np.all(np.asarray(spikes)[:, [0, 1, 3]] == 0)
+    assert abs(float(spikes[:, 2].mean()) - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 3000)
+    # the stochastic encoder is the Bernoulli rate code of its probabilities
+    np.testing.assert_array_equal(spikes, encoding.rate_bernoulli(key, encoder.probabilities(2), 3000))
+    deterministic = encoding.OneHotEncoder(4)
+    np.testing.assert_array_equal(deterministic.encode(None, 1, 2), [[0, 1, 0, 0], [0, 1, 0, 0]])
+
+
+def test_population_encoder_gaussian_receptive_fields():
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
+    encoder = encoding.PopulationEncoder(low, high, n_per_dim=5, p_max=0.9)
+    assert encoder.n_inputs == 10
+    observation = np.array([0.3, 5.0])  # the second lies outside its range: not clipped
+    expected = [0.9 * np.exp(-0.5 * ((observation[d] - np.linspace(low[d], high[d], 5)) / ((high[d] - low[d]) / 4)) ** 2)
+                for d in range(2)]
+    np.testing.assert_allclose(encoder.probabilities(jnp.asarray(observation)), np.concatenate(expected), rtol=1e-6)
+    # one dimension of the encoder is the functional population code of the same range
+    centres, width = encoding.population_centres(5, -1.0, 1.0)
+    np.testing.assert_allclose(encoder.probabilities(jnp.array([0.3, 2.0]))[:5],
+                               0.9 * np.exp(-0.5 * ((0.3 - centres) / width) ** 2), rtol=1e-6)
+    analog = encoding.PopulationEncoder(low, high, n_per_dim=5, stochastic=False)
+    current = analog.encode(None, jnp.asarray(observation), 3)
+    assert current.shape == (3, 10)
+    np.testing.assert_array_equal(current[0], analog.probabilities(jnp.asarray(observation)))
+    np.testing.assert_array_equal(current[0], current[2])
+
+
+def test_observation_encoders_reject_bad_arguments():
+    with pytest.raises(ValueError, match="n_states"):
+        encoding.OneHotEncoder(0)
+    with pytest.raises(ValueError, match=r"rate .*\(0, 1\]"):
+        encoding.OneHotEncoder(3, rate=1.5)
+    with pytest.raises(ValueError, match="1-d of equal length"):
+        encoding.PopulationEncoder([0.0, 0.0], [1.0])
+    with pytest.raises(ValueError, match="low < high"):
+        encoding.PopulationEncoder([0.0, np.nan], [1.0, 1.0])
+    with pytest.raises(ValueError, match="n_per_dim"):
+        encoding.PopulationEncoder([0.0], [1.0], n_per_dim=1)
+    with pytest.raises(ValueError, match="p_max"):
+        encoding.PopulationEncoder([0.0], [1.0], p_max=0.0)
+
+
+def test_assign_and_predict_labels_on_hand_made_responses():
+    # neurons 0, 1 answer class 0, neuron 2 class 1, neuron 3 class 2
+    responses = np.array([[5, 4, 0, 0],
+                          [6, 3, 1, 0],
+                          [0, 1, 7, 1],
+                          [1, 0, 1, 3]])
+    labels = np.array([0, 0, 1, 2])
+    neuron_labels = encoding.assign_labels(responses, labels, 4)  # class 3 has no samples: mean response 0
+    np.testing.assert_array_equal(neuron_labels, [0, 0, 1, 2])
+    np.testing.assert_array_equal(encoding.predict_labels(responses, neuron_labels, 4), [0, 0, 1, 2])
+    # a class without neurons never wins (score -inf), even against all-zero responses
+    np.testing.assert_array_equal(encoding.predict_labels(np.zeros((1, 4)), neuron_labels, 4), [0])
+    with pytest.raises(ValueError, match="responses but"):
+        encoding.assign_labels(responses, labels[:3], 4)
+    with pytest.raises(ValueError, match="n_classes"):
+        encoding.assign_labels(responses, labels, 0)
+    with pytest.raises(ValueError, match="one label per neuron"):
+        encoding.predict_labels(responses, neuron_labels[:3], 4)

@@ -62,6 +62,14 @@ def test_grid_validation():
         GridWorld(wind=(1, 2))
     with pytest.raises(ValueError, match="key"):
         windy_gridworld(random_start=True).reset()
+    with pytest.raises(ValueError, match="n_rows"):
+        GridWorld(n_rows=0)
+    with pytest.raises(ValueError, match="max_steps"):
+        GridWorld(max_steps=2.5)
+    with pytest.raises(ValueError, match=r"wind\[3\]"):
+        GridWorld(wind=(0, 0, 0, -1, 0, 0, 0, 0, 0, 0))
+    with pytest.raises(ValueError, match="step_reward"):
+        GridWorld(step_reward=float("nan"))
 
 
 def test_cartpole_step_matches_hand_euler():
@@ -96,12 +104,17 @@ def test_cartpole_falls_under_constant_push_and_vmaps():
     assert np.all(np.asarray(lengths) < 60)  # always pushing right tips the pole within ~1 s
     with pytest.raises(ValueError, match="max_steps"):
         CartPole(max_steps=0)
+    with pytest.raises(ValueError, match="dt"):
+        CartPole(dt=0.0)
+    with pytest.raises(ValueError, match="pole_mass"):
+        CartPole(pole_mass=-0.1)
 
 
 def test_gymnasium_adapter_cartpole():
     gymnasium = pytest.importorskip("gymnasium")
     from probsnn.envs.gymnasium_adapter import GymnasiumAdapter
-    from probsnn.inference.policy_gradient import FirstToSpikePolicy, PopulationEncoder
+    from probsnn.encoding import PopulationEncoder
+    from probsnn.inference.policy_gradient import FirstToSpikePolicy
 
     adapter = GymnasiumAdapter("CartPole-v1")
     env = CartPole()

@@ -13,9 +13,8 @@ import pytest
 
 from probsnn.basis import identity
 from probsnn.envs import CartPole, windy_gridworld
-from probsnn.inference.policy_gradient import (
-    FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce, discounted_returns,
-)
+from probsnn.encoding import OneHotEncoder, PopulationEncoder
+from probsnn.inference.policy_gradient import FirstToSpikePolicy, Reinforce, discounted_returns
 
 
 def tiny_policy(no_spike="uniform", n_latent=1, n_steps=3):

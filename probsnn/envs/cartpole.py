@@ -15,7 +15,7 @@ integrated by explicit Euler with :math:`\Delta t = 0.02` s. Reward +1 per step;
 uniform in :math:`[-0.05, 0.05]^4`.
 
 The observation is the continuous state (float array of 4); spike encoders live in
-:mod:`probsnn.inference.policy_gradient` (:class:`~probsnn.inference.policy_gradient.PopulationEncoder`).
+:mod:`probsnn.encoding` (:class:`~probsnn.encoding.PopulationEncoder`).
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from .._checks import positive_float, positive_int
 
 __all__ = ["CartPole", "CartPoleState"]
 
@@ -46,17 +48,15 @@ class CartPole:
 
     def __init__(self, max_steps: int = 200, gravity=9.8, cart_mass=1.0, pole_mass=0.1, half_length=0.5,
                  force=10.0, dt=0.02, x_limit=2.4, theta_limit=12 * 2 * 3.141592653589793 / 360):
-        if int(max_steps) != max_steps or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}.")
-        for name, value in (("gravity", gravity), ("cart_mass", cart_mass), ("pole_mass", pole_mass),
-                            ("half_length", half_length), ("force", force), ("dt", dt), ("x_limit", x_limit),
-                            ("theta_limit", theta_limit)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}.")
-        self.max_steps = int(max_steps)
-        self.gravity, self.cart_mass, self.pole_mass = float(gravity), float(cart_mass), float(pole_mass)
-        self.half_length, self.force, self.dt = float(half_length), float(force), float(dt)
-        self.x_limit, self.theta_limit = float(x_limit), float(theta_limit)
+        self.max_steps = positive_int("max_steps", max_steps)
+        self.gravity = positive_float("gravity", gravity)
+        self.cart_mass = positive_float("cart_mass", cart_mass)
+        self.pole_mass = positive_float("pole_mass", pole_mass)
+        self.half_length = positive_float("half_length", half_length)
+        self.force = positive_float("force", force)
+        self.dt = positive_float("dt", dt)
+        self.x_limit = positive_float("x_limit", x_limit)
+        self.theta_limit = positive_float("theta_limit", theta_limit)
 
     def __repr__(self) -> str:
         return f"CartPole(max_steps={self.max_steps}, dt={self.dt})"

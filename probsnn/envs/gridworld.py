@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, non_negative_int, positive_int
+
 __all__ = ["GridState", "GridWorld", "windy_gridworld", "gridworld", "shortest_path_length"]
 
 WINDY_WIND = (0, 0, 0, 1, 1, 1, 2, 2, 1, 0)
@@ -71,15 +73,12 @@ class GridWorld:
 
     def __init__(self, n_rows=7, n_cols=10, start=(3, 0), goal=(3, 7), wind=None, max_steps=200, step_reward=-1.0,
                  random_start=False):
-        for name, value in (("n_rows", n_rows), ("n_cols", n_cols), ("max_steps", max_steps)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        self.n_rows, self.n_cols, self.max_steps = int(n_rows), int(n_cols), int(max_steps)
-        wind = (0,) * self.n_cols if wind is None else tuple(int(w) for w in wind)
+        self.n_rows, self.n_cols = positive_int("n_rows", n_rows), positive_int("n_cols", n_cols)
+        self.max_steps = positive_int("max_steps", max_steps)
+        wind = (0,) * self.n_cols if wind is None else tuple(wind)
         if len(wind) != self.n_cols:
             raise ValueError(f"wind needs one entry per column ({self.n_cols}), got {len(wind)}.")
-        if any(w < 0 for w in wind):
-            raise ValueError("wind strengths must be >= 0 (upward push).")
+        wind = tuple(non_negative_int(f"wind[{c}] (upward push)", w) for c, w in enumerate(wind))
         for name, cell in (("start", start), ("goal", goal)):
             r, c = cell
             if not (0 <= r < self.n_rows and 0 <= c < self.n_cols):
@@ -87,7 +86,7 @@ class GridWorld:
         if tuple(start) == tuple(goal):
             raise ValueError("start and goal must differ.")
         self.start, self.goal, self.wind = tuple(map(int, start)), tuple(map(int, goal)), wind
-        self.step_reward = float(step_reward)
+        self.step_reward = check_float("step_reward", step_reward)
         self.random_start = bool(random_start)
 
     @property

@@ -2,8 +2,8 @@
 
 Gymnasium environments are stateful Python objects, so episodes run in a Python loop with a jitted
 decision per step (no whole-episode jit/vmap, unlike :mod:`probsnn.envs`). Discrete observations are passed
-as integers (use :class:`~probsnn.inference.policy_gradient.OneHotEncoder`), Box observations as float arrays
-(:class:`~probsnn.inference.policy_gradient.PopulationEncoder`).
+as integers (use :class:`~probsnn.encoding.OneHotEncoder`), Box observations as float arrays
+(:class:`~probsnn.encoding.PopulationEncoder`).
 """
 from __future__ import annotations
 

@@ -7,11 +7,9 @@ from . import binary, crossbar, energy, pcm
 from .binary import (
     WTAConfig,
     WTAParams,
-    assign_labels,
     binary_stdp_update,
     expected_binary_stdp_update,
     init_wta,
-    predict_labels,
     train_wta,
     wta_responses,
 )

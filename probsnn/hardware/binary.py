@@ -60,8 +60,6 @@ __all__ = [
     "wta_step",
     "train_wta",
     "wta_responses",
-    "assign_labels",
-    "predict_labels",
 ]
 
 
@@ -323,23 +321,3 @@ def wta_responses(key, params: WTAParams, images, config: WTAConfig):
     _check_params(params, config)
     return _responses_jit(key, params, jnp.asarray(images, params.weights.dtype), config)
 
-
-def assign_labels(responses, labels, n_classes: int):
-    """Label of each neuron: the class with the highest mean spike count (Diehl & Cook 2015). Returns ``[N]``."""
-    responses, labels = np.asarray(responses), np.asarray(labels)
-    if responses.shape[0] != labels.shape[0]:
-        raise ValueError(f"{responses.shape[0]} responses but {labels.shape[0]} labels.")
-    means = np.stack([responses[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(responses.shape[1])
-                      for c in range(n_classes)])
-    return means.argmax(axis=0)
-
-
-def predict_labels(responses, neuron_labels, n_classes: int):
-    """Class with the highest mean spike count over the neurons assigned to it; ``[n]``."""
-    responses, neuron_labels = np.asarray(responses), np.asarray(neuron_labels)
-    scores = np.full((responses.shape[0], n_classes), -np.inf)
-    for c in range(n_classes):
-        members = neuron_labels == c
-        if np.any(members):
-            scores[:, c] = responses[:, members].mean(axis=1)
-    return scores.argmax(axis=1)

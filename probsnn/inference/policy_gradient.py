@@ -68,93 +68,13 @@ import numpy as np
 import optax
 
 from ..basis import Basis, identity
+from ..encoding import OneHotEncoder, PopulationEncoder
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
 
 __all__ = [
-    "OneHotEncoder", "PopulationEncoder", "FirstToSpikePolicy", "Decision", "Trajectory", "Reinforce",
+    "FirstToSpikePolicy", "Decision", "Trajectory", "Reinforce",
     "TrainState", "discounted_returns",
 ]
-
-
-# ============================================================================================ encoders
-class OneHotEncoder:
-    """Rate code of a discrete observation: channel ``o`` fires with probability ``rate`` in every bin.
-
-    ``rate = 1`` (default) gives a deterministic input (one spike per bin on channel ``o``).
-    """
-
-    def __init__(self, n_states: int, rate: float = 1.0):
-        if int(n_states) != n_states or n_states < 1:
-            raise ValueError(f"n_states must be a positive integer, got {n_states!r}.")
-        if not 0.0 < rate <= 1.0:
-            raise ValueError(f"rate must lie in (0, 1], got {rate!r}.")
-        self.n_states, self.rate = int(n_states), float(rate)
-        self.n_inputs = self.n_states
-        self.deterministic = self.rate == 1.0
-
-    def __repr__(self) -> str:
-        return f"OneHotEncoder(n_states={self.n_states}, rate={self.rate})"
-
-    def probabilities(self, observation):
-        """Per-bin firing probability of every input channel, ``[n_inputs]``."""
-        return self.rate * jax.nn.one_hot(observation, self.n_states)
-
-    def features(self, observation):
-        """Features of the learned value baseline (the firing probabilities)."""
-        return self.probabilities(observation)
-
-    def encode(self, key, observation, n_steps: int):
-        """Input spikes ``[n_steps, n_inputs]``."""
-        prob = self.probabilities(observation)
-        if self.deterministic:
-            return jnp.broadcast_to(prob, (n_steps,) + prob.shape)
-        return jax.random.bernoulli(key, prob, (n_steps,) + prob.shape).astype(prob.dtype)
-
-
-class PopulationEncoder:
-    r"""Gaussian receptive-field population rate code of a continuous observation.
-
-    Dimension ``d`` is covered by ``n_per_dim`` neurons with centres evenly spaced on
-    ``[low_d, high_d]`` and width equal to the spacing; neuron ``(d, c)`` fires in each bin with probability
-    :math:`p_{\max}\exp(-\tfrac12 ((o_d-\mu_{dc})/w_d)^2)`. Values outside the range are *not* clipped: the
-    Gaussian tails simply fire less. With ``stochastic=False`` the input is the probability itself (an analog
-    current, the mean of the rate code), which makes the policy's action probabilities exactly computable.
-    """
-
-    def __init__(self, low, high, n_per_dim: int = 8, p_max: float = 1.0, stochastic: bool = True):
-        low, high = np.atleast_1d(np.asarray(low, float)), np.atleast_1d(np.asarray(high, float))
-        if low.shape != high.shape or low.ndim != 1:
-            raise ValueError(f"low and high must be 1-d of equal length, got shapes {low.shape}, {high.shape}.")
-        if not np.all(high > low) or not np.all(np.isfinite(low)) or not np.all(np.isfinite(high)):
-            raise ValueError("need finite low < high in every dimension.")
-        if int(n_per_dim) != n_per_dim or n_per_dim < 2:
-            raise ValueError(f"n_per_dim must be an integer >= 2, got {n_per_dim!r}.")
-        if not 0.0 < p_max <= 1.0:
-            raise ValueError(f"p_max must lie in (0, 1], got {p_max!r}.")
-        self.low, self.high, self.n_per_dim, self.p_max = low, high, int(n_per_dim), float(p_max)
-        self.centres = np.linspace(low, high, self.n_per_dim, axis=1)  # [dims, n_per_dim]
-        self.widths = (high - low) / (self.n_per_dim - 1)
-        self.n_inputs = low.size * self.n_per_dim
-        self.stochastic = bool(stochastic)
-        self.deterministic = not self.stochastic
-
-    def __repr__(self) -> str:
-        return (f"PopulationEncoder(dims={self.low.size}, n_per_dim={self.n_per_dim}, p_max={self.p_max}, "
-                f"stochastic={self.stochastic})")
-
-    def probabilities(self, observation):
-        obs = jnp.asarray(observation)
-        z = (obs[:, None] - jnp.asarray(self.centres, obs.dtype)) / jnp.asarray(self.widths, obs.dtype)[:, None]
-        return (self.p_max * jnp.exp(-0.5 * z**2)).reshape(-1)
-
-    def features(self, observation):
-        return self.probabilities(observation)
-
-    def encode(self, key, observation, n_steps: int):
-        prob = self.probabilities(observation)
-        if not self.stochastic:
-            return jnp.broadcast_to(prob, (n_steps,) + prob.shape)
-        return jax.random.bernoulli(key, prob, (n_steps,) + prob.shape).astype(prob.dtype)
 
 
 # ============================================================================================ policy
