@@ -1,6 +1,6 @@
 """Speed of one online three-factor step vs the same update computed with ``jax.grad`` over a window.
 
-Workload (issue 4): a recurrent :class:`~probsnn.neurons.latent.LatentGLMNetwork` of 1,000 Bernoulli neurons
+Workload: a recurrent :class:`~probsnn.GLMNetwork` of 1,000 Bernoulli neurons
 (100 visible clamped to random target spikes, 900 latent), all-to-all coupling with 5 log raised-cosine basis
 functions over 20 bins (5 million synaptic weights), float32.
 
@@ -29,12 +29,13 @@ import numpy as np
 
 from probsnn import basis
 from probsnn.inference.three_factor import ThreeFactorVI
-from probsnn.neurons.latent import LatentGLMNetwork, LatentState
+from probsnn.neurons.glm import GLMNetwork, GLMState
 
 
 def build(n_neurons: int, kappa: float):
     n_visible = n_neurons // 10
-    net = LatentGLMNetwork(n_visible, n_neurons - n_visible, basis.raised_cosine_log(5, 20))
+    net = GLMNetwork(n_visible, n_neurons - n_visible, history_basis=basis.raised_cosine_log(5, 20),
+                     observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(0), scale=0.3 / math.sqrt(n_neurons), bias=-2.0, dtype=jnp.float32)
     learner = ThreeFactorVI(net, kappa=kappa, baseline=False)
     return net, params, learner
@@ -43,15 +44,15 @@ def build(n_neurons: int, kappa: float):
 def autodiff_update_fn(net, kappa: float, window: int):
     """``(params, buffer, l_prev, key, visible) -> (buffer, l, delta)``; buffer holds the last ``window + L`` spike vectors (most recent first)."""
     n_hist = net.init_state().spike_history.shape[0]
-    empty_inputs = net.init_state(jnp.float32).input_history  # no exogenous inputs in this workload
+    empty_inputs = net.init_state(jnp.float32).stimulus_history  # no exogenous inputs in this workload
     vis = jnp.asarray(net.visible_mask, jnp.float32)
     weights = (1 - kappa) * kappa ** jnp.arange(window - 1, -1, -1, dtype=jnp.float32)  # oldest first
 
     def update(params, buffer, l_prev, key, visible):
         # buffer[k] = s_{t-1-k}, length window + n_hist; forward step t from the most recent history
-        state = LatentState(empty_inputs, buffer[:n_hist])
-        input_trace, spike_trace, _ = net.traces(state, jnp.zeros((0,), jnp.float32))
-        u = net.potential_from_traces(params, input_trace, spike_trace)
+        state = GLMState(empty_inputs, buffer[:n_hist])
+        stimulus_trace, spike_trace, _ = net.traces(state, jnp.zeros((0,), jnp.float32))
+        u = net.potential_from_traces(params, stimulus_trace, spike_trace)
         sampled = net.observation.sample(jax.random.split(key, 1)[0], u)  # the key the learner uses for K = 1
         spikes = jnp.concatenate([visible, sampled[net.n_visible:]])
         ell = jnp.sum(net.observation.log_prob(spikes, u) * vis)
@@ -59,7 +60,7 @@ def autodiff_update_fn(net, kappa: float, window: int):
         buffer = jnp.concatenate([spikes[None], buffer[:-1]], axis=0)
         # window of spikes s_{t-window+1..t} (oldest first) and the history before it
         path = jnp.flip(buffer[:window], axis=0)
-        start = LatentState(empty_inputs, buffer[window : window + n_hist])
+        start = GLMState(empty_inputs, buffer[window : window + n_hist])
 
         def surrogate(p):
             def body(st, s):

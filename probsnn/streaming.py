@@ -22,6 +22,7 @@ import csv
 import math
 import pickle
 from pathlib import Path
+from functools import partial
 from typing import Iterable, Iterator, NamedTuple
 
 import jax
@@ -36,7 +37,6 @@ from .neurons.glm import GLMNetwork
 __all__ = ["StreamingPredictor", "Prediction", "read_csv_column", "iterate_source", "persistence_log_loss", "add_cli"]
 
 _CHECKPOINT_VERSION = 1
-_COMPILED_STEPS: dict = {}
 
 
 class Prediction(NamedTuple):
@@ -120,10 +120,7 @@ class StreamingPredictor:
                            baseline=bool(baseline), init_scale=float(init_scale), seed=int(seed))
         self.edges = edges
         self.n_bins = edges.size + 1
-        history = basis_module.raised_cosine_log(int(n_basis), int(window))
-        self.net = GLMNetwork(self.n_bins, int(n_latent), history_basis=history, observation="bernoulli")
-        self.learner = ThreeFactorVI(self.net, optimizer=optax.adam(learning_rate), kappa=kappa,
-                                     n_samples=n_samples, baseline=baseline)
+        self.net, self.learner = _network_and_learner(self._signature)
         key = jax.random.PRNGKey(int(seed))
         init_key, self.key = jax.random.split(key)
         self.params = self.net.init_params(init_key, scale=init_scale, bias=-math.log(self.n_bins - 1.0))
@@ -142,28 +139,11 @@ class StreamingPredictor:
     def bin_of(self, value: float) -> int:
         return int(np.searchsorted(self.edges, value, side="right"))
 
-    # ------------------------------------------------------------------ one step
-    def _step(self, params, opt_state, state, visible, key):
-        net = self.net
-
-        def predictive(net_state):
-            stimulus_trace, spike_trace, _ = net.traces(net_state, jnp.zeros((0,), visible.dtype))
-            u = net.potential_from_traces(params, stimulus_trace, spike_trace)
-            return jax.nn.softmax(u[: net.n_visible] / net.observation.temperature)
-
-        probs = jnp.mean(jax.vmap(predictive)(state.net_state), axis=0)
-        params, opt_state, state, _ = self.learner.update(params, opt_state, state, jnp.zeros((0,), visible.dtype),
-                                                          visible, key)
-        return params, opt_state, state, probs
-
     @property
-    def _step_jit(self):
-        # one compiled step per configuration (the seed only changes values, not the program)
-        signature = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.config.items())
-                          if k not in ("seed", "init_scale"))
-        if signature not in _COMPILED_STEPS:
-            _COMPILED_STEPS[signature] = jax.jit(self._step)
-        return _COMPILED_STEPS[signature]
+    def _signature(self) -> tuple:
+        """The configuration that fixes the compiled program (the seed and initial scale only change values)."""
+        return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.config.items())
+                     if k not in ("seed", "init_scale"))
 
     def update(self, value: float) -> Prediction:
         """Predict the bin of ``value`` from the past, then learn from it; returns the :class:`Prediction`."""
@@ -172,7 +152,7 @@ class StreamingPredictor:
         c = self.bin_of(value)
         visible = jnp.zeros(self.n_bins, self.params.bias.dtype).at[c].set(1.0)
         key = jax.random.fold_in(self.key, self.n_steps)
-        self.params, self.opt_state, self.state, probs = self._step_jit(self.params, self.opt_state, self.state,
+        self.params, self.opt_state, self.state, probs = _predict_and_learn(self._signature, self.params, self.opt_state, self.state,
                                                                         visible, key)
         probs = np.asarray(probs)
         pred = Prediction(self.n_steps, float(value), c, probs, float(-np.log(max(probs[c], 1e-300))))
@@ -230,6 +210,34 @@ class StreamingPredictor:
         self.key = jnp.asarray(payload["key"])
         self.n_steps = int(payload["n_steps"])
         return self
+
+
+def _network_and_learner(signature: tuple):
+    """The visible (one-hot bins) + latent network and its three-factor learner for a configuration."""
+    config = dict(signature)
+    history = basis_module.raised_cosine_log(config["n_basis"], config["window"])
+    net = GLMNetwork(len(config["edges"]) + 1, config["n_latent"], history_basis=history, observation="bernoulli")
+    learner = ThreeFactorVI(net, optimizer=optax.adam(config["learning_rate"]), kappa=config["kappa"],
+                            n_samples=config["n_samples"], baseline=config["baseline"])
+    return net, learner
+
+
+@partial(jax.jit, static_argnums=0)
+def _predict_and_learn(signature, params, opt_state, state, visible, key):
+    """One step: the predictive distribution over the bins from the past, then the three-factor update.
+
+    Compiled once per configuration ``signature`` (a static argument, so JAX's own cache reuses it across
+    predictors of the same configuration)."""
+    net, learner = _network_and_learner(signature)
+
+    def predictive(net_state):
+        stimulus_trace, spike_trace, _ = net.traces(net_state, jnp.zeros((0,), visible.dtype))
+        u = net.potential_from_traces(params, stimulus_trace, spike_trace)
+        return jax.nn.softmax(u[: net.n_visible] / net.observation.temperature)
+
+    probs = jnp.mean(jax.vmap(predictive)(state.net_state), axis=0)
+    params, opt_state, state, _ = learner.update(params, opt_state, state, jnp.zeros((0,), visible.dtype), visible, key)
+    return params, opt_state, state, probs
 
 
 def persistence_log_loss(bins: np.ndarray, n_bins: int, prior_count: float = 1.0) -> np.ndarray:

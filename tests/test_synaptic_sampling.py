@@ -240,7 +240,7 @@ def test_minibatch_and_streaming_gradients_are_unbiased(small):
     sampler = SynapticSampler(net, parametrisation="retraction", theta0=THETA0)
     theta = {"stimulus": jnp.zeros(0), "coupling": jnp.array([0.4, 0.7]), "bias": jnp.array([-1.0, -0.8])}
     counts = jnp.asarray(data.counts, float)
-    full = sampler.grad_log_density(theta, design, counts, 1.0)
+    full = sampler.drift(theta, None, (design, counts), None, 1.0)[0]
     # independent reference: finite differences of the log posterior
     eps = 1e-6
     for g in ("coupling", "bias"):
@@ -250,10 +250,10 @@ def test_minibatch_and_streaming_gradients_are_unbiased(small):
             fd = (sampler.log_posterior(up, design, counts) - sampler.log_posterior(down, design, counts)) / (2 * eps)
             np.testing.assert_allclose(full[g][k], fd, rtol=1e-6)
     # streaming: 4 blocks of 30 bins; mean of the scaled block gradients = full gradient (prior counted per block)
-    blocks = [sampler.grad_log_density(theta, design[i:i + 30], counts[i:i + 30], 4.0) for i in range(0, 120, 30)]
+    blocks = [sampler.drift(theta, None, (design[i:i + 30], counts[i:i + 30]), None, 4.0)[0] for i in range(0, 120, 30)]
     np.testing.assert_allclose(np.mean([b["bias"] for b in blocks], 0), full["bias"], rtol=1e-10)
     # random single-bin batches: exact expectation over the uniform bin index
-    singles = [sampler.grad_log_density(theta, design[t:t + 1], counts[t:t + 1], 120.0)["coupling"] for t in range(120)]
+    singles = [sampler.drift(theta, None, (design[t:t + 1], counts[t:t + 1]), None, 120.0)[0]["coupling"] for t in range(120)]
     np.testing.assert_allclose(np.mean(singles, 0), full["coupling"], rtol=1e-10)
 
 

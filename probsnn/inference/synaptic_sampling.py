@@ -206,6 +206,7 @@ class SynapticSampler:
     parametrisation = property(lambda self: self.synapses.parametrisation)
     theta0 = property(lambda self: self.synapses.theta0)
     sizes = property(lambda self: self.synapses.sizes)
+    indices = property(lambda self: self.synapses.indices)
     n_synapses = property(lambda self: self.synapses.n_synapses)
 
     def weights(self, theta: dict) -> GLMParams:
@@ -569,7 +570,7 @@ def synaptic_sampling(
     n_steps, thin, n_chains = positive_int("n_steps", n_steps), positive_int("thin", thin), positive_int("n_chains", n_chains)
     n_warmup = non_negative_int("n_warmup", n_warmup)
     if n_steps % thin or n_warmup % thin:
-        raise ValueError(f"n_steps ({n_steps}) and n_warmup ({n_warmup}) must be multiples of thin ({thin}).")
+        raise ValueError(f"n_steps ({n_steps}) and n_warmup ({n_warmup}) must each be a multiple of thin ({thin}).")
     one_of("on_divergence", on_divergence, ("raise", "warn"))
     one_of("batching", batching, ("random", "stream"))
     if sampler is None:
