@@ -93,7 +93,8 @@ def bench_probsnn(x, labels, w1, w2, unroll):
     import jax.numpy as jnp
 
     from probsnn.inference.bptt import membrane_cross_entropy, run_network
-    from probsnn.neurons.lif import FeedForwardParams, lif_neuron, lif_params
+    from probsnn.neurons.layers import FeedForwardParams
+    from probsnn.neurons.lif import lif_neuron, lif_params
 
     neurons = [lif_neuron("subtract"), lif_neuron("subtract")]
     params = [

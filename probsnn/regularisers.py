@@ -9,10 +9,10 @@ time and every leading (batch) axis.
 """
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
 import numpy as np
+
+from ._checks import check_float
 
 __all__ = ["spike_rate_regulariser", "membrane_regulariser", "firing_rates"]
 
@@ -32,16 +32,9 @@ def firing_rates(spikes):
     return jnp.mean(spikes.reshape(-1, spikes.shape[-1]), axis=0)
 
 
-def _bound(name, value, allow_none=True):
-    if value is None and allow_none:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number or None, got {value!r}.") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    return value
+def _optional_float(name, value):
+    """``None``, or ``value`` as a finite float."""
+    return None if value is None else check_float(name, value)
 
 
 def spike_rate_regulariser(spikes, lower=None, upper=None, target=None):
@@ -60,7 +53,7 @@ def spike_rate_regulariser(spikes, lower=None, upper=None, target=None):
         When no bound is given, a bound is negative, or ``lower > upper``.
     """
     _check_activity("spikes", spikes)
-    lower, upper, target = _bound("lower", lower), _bound("upper", upper), _bound("target", target)
+    lower, upper, target = (_optional_float(n, v) for n, v in (("lower", lower), ("upper", upper), ("target", target)))
     if lower is None and upper is None and target is None:
         raise ValueError("give at least one of lower, upper or target (spikes per bin).")
     for name, value in (("lower", lower), ("upper", upper), ("target", target)):
@@ -95,8 +88,8 @@ def membrane_regulariser(membrane, lower, upper=None):
         Potentials above :math:`u` are pulled down.
     """
     _check_activity("membrane", membrane)
-    lower = _bound("lower", lower, allow_none=False)
-    upper = _bound("upper", upper)
+    lower = check_float("lower", lower)
+    upper = _optional_float("upper", upper)
     if upper is not None and lower > upper:
         raise ValueError(f"lower ({lower}) must not exceed upper ({upper}).")
     membrane = jnp.asarray(membrane)

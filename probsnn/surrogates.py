@@ -30,6 +30,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from ._checks import positive_float
+
 __all__ = [
     "heaviside",
     "make_spike_function",
@@ -46,16 +48,6 @@ def heaviside(x):
     """Strict step :math:`H(x) = 1[x > 0]` in the dtype of ``x`` (no custom gradient: derivative 0)."""
     x = jnp.asarray(x)
     return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float))
-
-
-def _positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-    return value
 
 
 def make_spike_function(pseudo_derivative: Callable, name: str = "custom") -> Callable:
@@ -129,7 +121,7 @@ def fast_sigmoid(slope: float = 25.0):
 
     ``slope`` is :math:`\beta`; snnTorch's ``surrogate.fast_sigmoid`` default is 25.
     """
-    beta = _positive("slope", slope)
+    beta = positive_float("slope", slope)
     return make_spike_function(lambda x: 1.0 / (1.0 + beta * jnp.abs(x)) ** 2, f"fast_sigmoid(slope={beta})")
 
 
@@ -141,7 +133,7 @@ def atan(alpha: float = 2.0):
 
     The derivative of :math:`\tfrac{1}{\pi}\arctan(\pi\alpha x/2) + \tfrac12` (Fang et al., ICCV 2021).
     """
-    a = _positive("alpha", alpha)
+    a = positive_float("alpha", alpha)
     return make_spike_function(lambda x: (a / 2.0) / (1.0 + (math.pi * a * x / 2.0) ** 2), f"atan(alpha={a})")
 
 
@@ -151,8 +143,8 @@ def triangular(width: float = 1.0, scale: float = 0.3):
     Bellec et al. (NeurIPS 2018) use :math:`\gamma = 0.3`, :math:`w = 1` on the threshold-normalised
     potential.
     """
-    w = _positive("width", width)
-    gamma = _positive("scale", scale)
+    w = positive_float("width", width)
+    gamma = positive_float("scale", scale)
     return make_spike_function(
         lambda x: gamma * jnp.maximum(0.0, 1.0 - jnp.abs(x) / w), f"triangular(width={w}, scale={gamma})"
     )

@@ -6,7 +6,8 @@ import optax
 import pytest
 
 from probsnn.inference.bptt import project_neuron_params, accuracy, classification_loss, fit_bptt, membrane_cross_entropy, run_network
-from probsnn.neurons.lif import LIFState, init_feedforward, init_recurrent, lif_neuron, lif_params, lif_step
+from probsnn.neurons.layers import init_feedforward, init_recurrent
+from probsnn.neurons.lif import LIFState, lif_neuron, lif_params, lif_step
 
 
 def test_membrane_cross_entropy_hand_computed():

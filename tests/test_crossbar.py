@@ -20,7 +20,8 @@ from probsnn.hardware.crossbar import (
     unmap_weights,
 )
 from probsnn.hardware.pcm import ONE_YEAR, PCMConfig, programming_noise_std
-from probsnn.neurons.lif import FeedForwardParams, feedforward_layer, lif_neuron, lif_params
+from probsnn.neurons.layers import FeedForwardParams, feedforward_layer
+from probsnn.neurons.lif import lif_neuron, lif_params
 
 
 def test_differential_mapping_round_trip():

@@ -4,22 +4,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probsnn.neurons.lif import (
-    ALIFState,
+from probsnn.neurons.layers import (
     FeedForwardParams,
-    LIFParams,
-    LIFState,
     RecurrentParams,
-    alif_neuron,
-    alif_params,
-    alif_step,
     feedforward_layer,
     init_feedforward,
     init_recurrent,
+    recurrent_layer,
+)
+from probsnn.neurons.lif import (
+    ALIFState,
+    LIFParams,
+    LIFState,
+    alif_neuron,
+    alif_params,
+    alif_step,
     lif_neuron,
     lif_params,
     lif_step,
-    recurrent_layer,
 )
 
 CURRENTS = jnp.array([0.6, 0.6, 0.6, 0.0, 1.5])[:, None]

@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 
 from probsnn.inference.bptt import membrane_cross_entropy, run_network
+from probsnn.neurons.layers import feedforward_layer, init_feedforward, input_currents
 from probsnn.neurons.lif import (
     ALIFParams,
     LIFParams,
     LIFState,
     check_alif_params,
     check_lif_params,
-    feedforward_layer,
-    init_feedforward,
-    input_currents,
     lif_neuron,
     lif_params,
     lif_scan,

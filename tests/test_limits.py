@@ -12,7 +12,8 @@ import pytest
 
 from probsnn.basis import exponential
 from probsnn.neurons.glm import GLMNetwork, GLMParams
-from probsnn.neurons.lif import FeedForwardParams, feedforward_layer, lif_neuron, lif_params
+from probsnn.neurons.layers import FeedForwardParams, feedforward_layer
+from probsnn.neurons.lif import lif_neuron, lif_params
 
 ALPHA, WINDOW, T, D, N = 0.8, 160, 400, 3, 4  # 0.8**160 ~ 3e-16: the truncated kernel is exact in float64
 THETA = np.array([1.0, 0.7, 1.3, 0.9])

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from probsnn.inference.ostl import ostl_gradient, per_step_loss_total
-from probsnn.neurons.lif import RecurrentParams, alif_neuron, alif_params, init_feedforward, lif_neuron, lif_params
+from probsnn.neurons.layers import RecurrentParams, init_feedforward
+from probsnn.neurons.lif import alif_neuron, alif_params, lif_neuron, lif_params
 from probsnn.neurons.snu import asnu_neuron, asnu_params, snu_neuron, snu_params
 
 T, B, N_IN, N = 20, 2, 5, 4

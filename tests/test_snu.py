@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probsnn.neurons.lif import feedforward_layer, init_feedforward, lif_neuron, lif_params
+from probsnn.neurons.layers import feedforward_layer, init_feedforward
+from probsnn.neurons.lif import lif_neuron, lif_params
 from probsnn.neurons.snu import ASNUParams, SNUParams, SNUState, asnu_neuron, asnu_params, snu_neuron, snu_params, snu_step
 
 

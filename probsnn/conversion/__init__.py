@@ -1,6 +1,29 @@
 """ANN-to-SNN conversion: rate conversion (Rueckauer et al. 2017), few-spike conversion (Stockl & Maass
-2021) and hybrid surrogate-gradient fine-tuning (Rathi et al. 2020)."""
-from .ann import *  # noqa: F401,F403
-from .rate import *  # noqa: F401,F403
-from .fewspike import *  # noqa: F401,F403
-from .hybrid import *  # noqa: F401,F403
+2021) and hybrid surrogate-gradient fine-tuning (Rathi et al. 2020).
+
+The few-spike neuron itself (``FSParams``, ``fs_neuron``) is :mod:`probsnn.neurons.fewspike`.
+"""
+from .ann import (
+    ACTIVATIONS, Dense, Conv2D, AvgPool2D, MaxPool2D, Flatten, activate, check_network, layer_linear,
+    ann_forward, ann_activations, ann_accuracy, layers_from_arrays, init_mlp, init_cnn, fit_classifier,
+    count_macs,
+)
+from .rate import (
+    RateSNN, RateRun, normalisation_scales, normalise_layers, convert_rate, run_rate_snn, accuracy_vs_time,
+    conversion_report,
+)
+from .fewspike import (
+    FSFit, fit_fs_neuron, save_fs_params, load_fs_params, pretrained_fs, FSNetwork, convert_fewspike,
+    run_fs_network, run_fs_pipelined,
+)
+from .hybrid import FineTuneHistory, output_logit_scale, hybrid_loss, fine_tune_rate_snn
+
+__all__ = [
+    "ACTIVATIONS", "Dense", "Conv2D", "AvgPool2D", "MaxPool2D", "Flatten", "activate", "check_network",
+    "layer_linear", "ann_forward", "ann_activations", "ann_accuracy", "layers_from_arrays", "init_mlp",
+    "init_cnn", "fit_classifier", "count_macs", "RateSNN", "RateRun", "normalisation_scales",
+    "normalise_layers", "convert_rate", "run_rate_snn", "accuracy_vs_time", "conversion_report", "FSFit",
+    "fit_fs_neuron", "save_fs_params", "load_fs_params", "pretrained_fs", "FSNetwork", "convert_fewspike",
+    "run_fs_network", "run_fs_pipelined", "FineTuneHistory", "output_logit_scale", "hybrid_loss",
+    "fine_tune_rate_snn",
+]

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import concrete, positive_int
+
 __all__ = [
     "ACTIVATIONS",
     "Dense",
@@ -198,10 +200,8 @@ def check_network(layers: Sequence, input_shape: Sequence[int]) -> list[tuple[in
         elif isinstance(layer, Flatten):
             shape = (int(np.prod(shape)),)
         for leaf in jax.tree_util.tree_leaves(layer):
-            if isinstance(leaf, jax.core.Tracer):
-                continue
-            arr = np.asarray(leaf)
-            if not np.all(np.isfinite(arr)):
+            arr = concrete(leaf)
+            if arr is not None and not np.all(np.isfinite(arr)):
                 raise ValueError(f"layer {i} has non-finite parameters.")
         shapes.append(shape)
     last = [l for l in layers if isinstance(l, PARAMETRIC)]
@@ -354,8 +354,9 @@ def layers_from_arrays(specs: Sequence[dict]) -> list:
 def init_mlp(key, sizes: Sequence[int], activation: str = "relu", dtype=None) -> list:
     """MLP ``sizes[0] -> ... -> sizes[-1]`` with He-normal weights, zero biases and a linear output."""
     _check_activation(0, activation)
-    if len(sizes) < 2 or any(int(s) != s or s < 1 for s in sizes):
+    if len(sizes) < 2:
         raise ValueError(f"sizes must list >= 2 positive integers, got {sizes!r}.")
+    sizes = [positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     dtype = dtype or jnp.result_type(float)
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
@@ -397,8 +398,7 @@ def fit_classifier(layers: Sequence, x, labels, n_epochs: int = 50, batch_size: 
     check_network(layers, x.shape[1:])
     if labels.shape != (x.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers of shape ({x.shape[0]},), got {labels.dtype} {labels.shape}.")
-    if int(n_epochs) < 1 or int(batch_size) < 1:
-        raise ValueError("n_epochs and batch_size must be positive integers.")
+    n_epochs, batch_size = positive_int("n_epochs", n_epochs), positive_int("batch_size", batch_size)
     params = tuple(layers)
     optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
     opt_state = optimizer.init(params)

@@ -1,14 +1,8 @@
-r"""Few-spike (FS) neurons and FS conversion (Stockl & Maass, *Nat. Mach. Intell.* 3:230-238, 2021).
+r"""Few-spike (FS) conversion (Stockl & Maass, *Nat. Mach. Intell.* 3:230-238, 2021).
 
-An FS-neuron encodes an analog input :math:`x` in at most :math:`K` spikes. With :math:`v(1) = x`,
-
-.. math::
-
-    z(t) = H\big(v(t) - T(t)\big), \qquad v(t+1) = v(t) - h(t)\, z(t), \qquad
-    \hat f(x) = \sum_{t=1}^{K} d(t)\, z(t),
-
-for :math:`t = 1..K`, with per-step thresholds :math:`T(t)`, reset amounts :math:`h(t)` and output
-weights :math:`d(t)` (the next layer receives the spikes weighted by :math:`d(t)`). The parameters are
+An FS-neuron (:mod:`probsnn.neurons.fewspike`) encodes an analog input :math:`x` in at most :math:`K`
+spikes :math:`z(t)`, :math:`t = 1..K`, and emits :math:`\hat f(x) = \sum_t d(t)\, z(t)`, with per-step
+thresholds :math:`T(t)`, reset amounts :math:`h(t)` and output weights :math:`d(t)`. The parameters are
 fitted in JAX by minimising
 
 .. math::  \mathbb E_x\big[(\hat f(x) - f(x))^2\big] + \lambda\, \mathbb E_x\Big[\sum_t z(t)\Big]
@@ -25,9 +19,8 @@ processes sample :math:`n-1` (Stockl & Maass, Fig. 1), so a stream of :math:`N` 
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,22 +28,16 @@ import numpy as np
 import optax
 from scipy.stats import norm
 
+from .._checks import check_float, positive_float, positive_int
+from ..neurons.fewspike import FSParams, check_fs_params, fs_neuron
 from ..surrogates import heaviside, make_spike_function
-from .ann import PARAMETRIC, ACTIVATIONS, Conv2D, Dense, MaxPool2D, activate, check_inputs, check_network, count_macs, layer_linear
+from .ann import PARAMETRIC, ACTIVATIONS, MaxPool2D, activate, check_inputs, check_network, count_macs, layer_linear
 from .rate import _fanout
 
-__all__ = ["FSParams", "FSFit", "fs_neuron", "fit_fs_neuron", "save_fs_params", "load_fs_params",
-           "pretrained_fs", "FSNetwork", "convert_fewspike", "run_fs_network", "run_fs_pipelined"]
+__all__ = ["FSFit", "fit_fs_neuron", "save_fs_params", "load_fs_params", "pretrained_fs", "FSNetwork",
+           "convert_fewspike", "run_fs_network", "run_fs_pipelined"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent / "fs_params"
-
-
-class FSParams(NamedTuple):
-    """FS-neuron parameters, each of shape (K,): ``threshold`` T(t), ``reset`` h(t), ``weight`` d(t)."""
-
-    threshold: Any
-    reset: Any
-    weight: Any
 
 
 class FSFit(NamedTuple):
@@ -62,30 +49,6 @@ class FSFit(NamedTuple):
     mse: float
     spikes_per_neuron: float
     spike_penalty: float
-
-
-def _check_fs_params(params):
-    if not isinstance(params, FSParams):
-        raise ValueError(f"expected FSParams(threshold, reset, weight), got {type(params).__name__}.")
-    shapes = {np.shape(p) for p in params}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 1 or next(iter(shapes))[0] < 1:
-        raise ValueError(f"threshold, reset and weight must all have shape (K,), K >= 1; got {[np.shape(p) for p in params]}.")
-    for p in params:
-        if not isinstance(p, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(p))):
-            raise ValueError("FS parameters must be finite.")
-
-
-def fs_neuron(params: FSParams, x, spike_fn=None):
-    r"""Run the FS-neuron on ``x`` (any shape): returns :math:`(\hat f(x), z)` with spikes ``z`` ``[K, *x.shape]``."""
-    spike_fn = heaviside if spike_fn is None else spike_fn
-
-    def body(v, p):
-        t_, h_, d_ = p
-        z = spike_fn(v - t_)
-        return v - h_ * z, (z, d_ * z)
-
-    _, (z, out) = jax.lax.scan(body, jnp.asarray(x), tuple(params))
-    return out.sum(0), z
 
 
 def _normal_grid(n):
@@ -108,11 +71,11 @@ def fit_fs_neuron(activation: str, n_steps_k: int, samples=None, *, spike_penalt
     """
     if activation not in ACTIVATIONS or activation == "linear":
         raise ValueError(f"FS-neurons emulate one of relu/leaky_relu/silu/sigmoid, got {activation!r}.")
-    k = int(n_steps_k)
-    if k != n_steps_k or k < 1:
-        raise ValueError(f"K must be a positive integer, got {n_steps_k!r}.")
-    if spike_penalty < 0 or n_restarts < 1 or n_iterations < 1 or learning_rate <= 0:
-        raise ValueError("spike_penalty must be >= 0; n_restarts, n_iterations, learning_rate must be positive.")
+    k = positive_int("n_steps_k (K)", n_steps_k)
+    spike_penalty = check_float("spike_penalty", spike_penalty, low=0.0)
+    n_restarts = positive_int("n_restarts", n_restarts)
+    n_iterations = positive_int("n_iterations", n_iterations)
+    learning_rate = positive_float("learning_rate", learning_rate)
     x = np.asarray(_normal_grid(int(n_grid)) if samples is None else samples, float).reshape(-1)
     if x.size < 2 or not np.all(np.isfinite(x)):
         raise ValueError("samples must be at least 2 finite values.")
@@ -170,7 +133,7 @@ def load_fs_params(path) -> FSFit:
     """Load an FS-neuron saved by :func:`save_fs_params` (validated)."""
     with np.load(path, allow_pickle=False) as f:
         params = FSParams(f["threshold"], f["reset"], f["weight"])
-        _check_fs_params(params)
+        check_fs_params(params)
         return FSFit(params, str(f["activation"]), float(f["mse"]), float(f["spikes_per_neuron"]),
                      float(f["spike_penalty"]))
 
@@ -239,7 +202,7 @@ def convert_fewspike(layers: Sequence, fits, input_shape) -> FSNetwork:
             raise ValueError(f"fits must hold FSFit objects, got {type(fit).__name__}.")
         if fit.activation != layers[i].activation:
             raise ValueError(f"layer {i} is {layers[i].activation!r} but its FS fit emulates {fit.activation!r}.")
-        _check_fs_params(fit.params)
+        check_fs_params(fit.params)
     fs = [None] * len(layers)
     for i, fit in zip(hidden, per_layer):
         fs[i] = FSParams(*(jnp.asarray(p) for p in fit.params))
@@ -247,27 +210,22 @@ def convert_fewspike(layers: Sequence, fits, input_shape) -> FSNetwork:
 
 
 def _fs_forward(layers, fs_params, x):
-    """Layer-by-layer FS forward; returns logits, spikes per hidden layer (sum) and synops (sum)."""
-    n_spikes, ops, h = [], [], x
-    shapes_in = []
+    """Layer-by-layer FS forward; returns the logits and the spikes ``[K, B, ...]`` of each hidden FS layer."""
+    spikes, h = [], x
     for layer, fs in zip(layers, fs_params):
         if isinstance(layer, PARAMETRIC):
-            shapes_in.append(h)
             u = layer_linear(layer, h)
             if fs is not None:
                 h, z = fs_neuron(fs, u)
-                n_spikes.append(z)
+                spikes.append(z)
             else:
                 h = u
         else:
             h = layer_linear(layer, h)
-    return h, n_spikes, shapes_in
+    return h, spikes
 
 
-@jax.jit
-def _fs_jit(layers, fs_params, x):
-    out, spikes, inputs = _fs_forward(layers, fs_params, x)
-    return out, spikes, inputs
+_fs_jit = jax.jit(_fs_forward)
 
 
 def run_fs_network(net: FSNetwork, x):
@@ -279,7 +237,7 @@ def run_fs_network(net: FSNetwork, x):
     if not isinstance(net, FSNetwork):
         raise ValueError(f"net must be an FSNetwork from convert_fewspike, got {type(net).__name__}.")
     x = check_inputs(x, net.input_shape)
-    out, spikes, inputs = _fs_jit(net.layers, net.fs_params, jnp.asarray(x))
+    out, spikes = _fs_jit(net.layers, net.fs_params, jnp.asarray(x))
     spn = np.array([float(np.mean(np.sum(np.asarray(z), axis=0))) for z in spikes])
     shapes = check_network(net.layers, net.input_shape)
     in_shapes = [tuple(net.input_shape)] + shapes[:-1]
@@ -292,7 +250,7 @@ def run_fs_network(net: FSNetwork, x):
         else:
             events = np.sum(np.asarray(spikes[j - 1]), axis=0)
             # the spikes feeding layer i pass through pools/flatten in between: count at the FS layer's own shape
-            fan = _fanout(net.layers[i], in_shapes[i]).reshape(-1)
+            fan = fan.reshape(-1)
             fan = np.full(events.shape[1:], float(fan.mean())) if fan.size != np.prod(events.shape[1:]) else fan.reshape(events.shape[1:])
         synops += float(np.sum(events * fan)) / x.shape[0]
     return np.asarray(out), spn, synops, count_macs(net.layers, net.input_shape)
@@ -319,7 +277,6 @@ def run_fs_pipelined(net: FSNetwork, x):
     n_stages, n = len(stages), x.shape[0]
     ks = [int(np.shape(fs.threshold)[0]) for _, fs in (s[-1] for s in stages) if fs is not None]
     k = max(ks) if ks else 1
-    shapes = check_network(net.layers, net.input_shape)
     outputs = []
     run_stage = [jax.jit(lambda h, st=st: _fs_forward(tuple(l for l, _ in st), tuple(f for _, f in st), h)[0]) for st in stages]
     carry = [None] * n_stages  # what each stage produced in the previous phase

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import positive_float, positive_int
 from ..surrogates import get_surrogate, heaviside
 from .ann import check_inputs
 from .rate import RateSNN, simulate
@@ -180,11 +181,9 @@ def fine_tune_rate_snn(snn: RateSNN, x, labels, n_steps: int = 4, n_epochs: int 
     if not isinstance(snn, RateSNN):
         raise ValueError(f"snn must be a RateSNN from convert_rate, got {type(snn).__name__}.")
     x, labels = _check_labelled(x, labels, snn.input_shape, "training")
-    for name, v in (("n_steps", n_steps), ("n_epochs", n_epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-    if not np.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}.")
+    n_steps, n_epochs = positive_int("n_steps", n_steps), positive_int("n_epochs", n_epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    positive_float("learning_rate", learning_rate)
     if not 0.0 <= float(initial_membrane) < 1.0:
         raise ValueError(
             f"initial_membrane must lie in [0, 1) (a fraction of the threshold), got {initial_membrane!r}."

@@ -49,11 +49,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, positive_int
 from ..neurons.lif import LIFParams, LIFState, lif_step
 from ..surrogates import heaviside
 from .ann import (
     PARAMETRIC,
-    AvgPool2D,
     Conv2D,
     Dense,
     Flatten,
@@ -133,16 +133,6 @@ def _check_rate_convertible(layers):
     return parametric
 
 
-def _percentile_value(name, percentile):
-    try:
-        p = float(percentile)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in (0, 100], got {percentile!r}.") from None
-    if not 0.0 < p <= 100.0:
-        raise ValueError(f"{name} must lie in (0, 100], got {p}.")
-    return p
-
-
 # -------------------------------------------------------------------------------------- normalisation
 def normalisation_scales(layers: Sequence, x_norm, percentile: float = 99.9, schedule: str = "layer") -> list:
     """:math:`\\lambda^l`: the ``percentile`` of the positive activations of every parametric layer.
@@ -163,7 +153,7 @@ def normalisation_scales(layers: Sequence, x_norm, percentile: float = 99.9, sch
     list with one scale per parametric layer (float, or array of shape (C,) for ``"channel"``). A layer
     (channel) that is never positive on ``x_norm`` gets scale 1: it is silent in the ANN and stays so.
     """
-    p = _percentile_value("percentile", percentile)
+    p = check_float("percentile", percentile, 0.0, 100.0, low_open=True)
     if schedule not in ("layer", "channel"):
         raise ValueError(f"schedule must be 'layer' or 'channel', got {schedule!r}.")
     x = check_inputs(x_norm)
@@ -258,7 +248,7 @@ def convert_rate(layers: Sequence, x_norm=None, percentile: float = 99.9, schedu
     if normalise:
         scales = normalisation_scales(layers, x, percentile, schedule)
         new_layers = normalise_layers(layers, scales, input_shape)
-        p = _percentile_value("percentile", percentile)
+        p = check_float("percentile", percentile, 0.0, 100.0, low_open=True)
     else:
         scales, new_layers, p = None, list(layers), None
     return RateSNN(tuple(new_layers), input_shape, tuple(scales) if scales is not None else None, p, schedule)
@@ -293,7 +283,7 @@ def _max_pool_gate(spikes, counts, size):
 
 
 def simulate(layers: tuple, input_shape: tuple, x, n_steps: int, *, key=None, input_mode: str = "analog",
-             readout: str = "membrane", initial_membrane: float = 0.5, spike_fn=None, record_scores: bool = True):
+             readout: str = "membrane", initial_membrane: float = 0.5, spike_fn=None):
     """Pure (jit/grad-compatible) simulation of a rate SNN; see :func:`run_rate_snn` for the public entry.
 
     Returns ``(readout_per_step [T, B, C], spikes_per_layer [n_spiking] (sum over batch and time),
@@ -347,7 +337,7 @@ def simulate(layers: tuple, input_shape: tuple, x, n_steps: int, *, key=None, in
                 h = _max_pool_gate(h, counts, int(layer.size))
             else:
                 h = layer_linear(layer, h)
-        return {"v": new_v, "counts": new_counts}, (out if record_scores else None, jnp.stack(n_spikes) if n_spikes else jnp.zeros((0,)), jnp.stack(ops))
+        return {"v": new_v, "counts": new_counts}, (out, jnp.stack(n_spikes) if n_spikes else jnp.zeros((0,)), jnp.stack(ops))
 
     _, (outs, n_spikes, ops) = jax.lax.scan(body, init, keys)
     return outs, jnp.sum(n_spikes, axis=0), jnp.sum(ops, axis=0)
@@ -387,8 +377,7 @@ def run_rate_snn(snn: RateSNN, x, n_steps: int, input_mode: str = "analog", key=
     if not isinstance(snn, RateSNN):
         raise ValueError(f"snn must be a RateSNN from convert_rate, got {type(snn).__name__}.")
     x = check_inputs(x, snn.input_shape)
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    n_steps = positive_int("n_steps", n_steps)
     if input_mode not in ("analog", "poisson"):
         raise ValueError(f"input_mode must be 'analog' or 'poisson', got {input_mode!r}.")
     if readout not in ("membrane", "spikes"):

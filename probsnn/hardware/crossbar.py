@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import positive_int
 from .pcm import PCMConfig, PCMDevices, _program_jit, _read_jit, _check_time, programming_noise_std, quantise_uniform
 
 __all__ = [
@@ -218,8 +219,7 @@ def inject_programming_noise(key, params, config: PCMConfig = PCMConfig(), noise
 def _check_training(loss_fn, n_steps):
     if not callable(loss_fn):
         raise ValueError("loss_fn must be a callable loss_fn(params, *batch) -> scalar.")
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    positive_int("n_steps", n_steps)
 
 
 def _batches(batches, n_steps):

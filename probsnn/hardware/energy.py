@@ -26,10 +26,11 @@ the hardware and technology node.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+from .._checks import check_float, non_negative_int
 
 __all__ = ["OperationCounts", "EnergyCosts", "count_operations", "estimate_energy"]
 
@@ -59,9 +60,7 @@ class EnergyCosts:
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            v = getattr(self, field.name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"EnergyCosts.{field.name} must be a finite number >= 0 (pJ), got {v!r}.")
+            check_float(f"EnergyCosts.{field.name} (pJ)", getattr(self, field.name), low=0.0)
 
 
 def count_operations(spike_trains: Sequence, fan_outs: Sequence[int]) -> OperationCounts:
@@ -84,8 +83,7 @@ def count_operations(spike_trains: Sequence, fan_outs: Sequence[int]) -> Operati
             raise ValueError(f"spike train {i} must be time-major [T, ..., n], got shape {arr.shape}.")
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError(f"spike train {i} must hold finite non-negative spike counts.")
-        if int(fan_out) != fan_out or fan_out < 0:
-            raise ValueError(f"fan_outs[{i}] must be a non-negative integer, got {fan_out!r}.")
+        non_negative_int(f"fan_outs[{i}]", fan_out)
         n_spikes = float(arr.sum())
         spikes += n_spikes
         events += n_spikes * fan_out

@@ -55,6 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, check_int, concrete, positive_float
+
 __all__ = [
     "PCMConfig",
     "PCMDevices",
@@ -134,20 +136,10 @@ class PCMConfig:
     p_stuck_on: float = 0.0
 
     def __post_init__(self):
-        def positive(name):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"PCMConfig.{name} must be a positive finite number, got {v!r}.")
-
-        def non_negative(name):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"PCMConfig.{name} must be a finite number >= 0, got {v!r}.")
-
         for name in ("g_max", "t0", "t_read", "read_noise_q_coeff", "read_noise_r_min", "read_noise_q_max"):
-            positive(name)
+            positive_float(f"PCMConfig.{name}", getattr(self, name))
         for name in ("prog_noise_scale", "drift_scale", "read_noise_scale", "d2d_sigma", "read_noise_q_exponent"):
-            non_negative(name)
+            check_float(f"PCMConfig.{name}", getattr(self, name), low=0.0)
         for name in ("prog_noise_coeffs",):
             if len(getattr(self, name)) != 3:
                 raise ValueError(f"PCMConfig.{name} must have 3 coefficients (c0, c1, c2).")
@@ -164,12 +156,8 @@ class PCMConfig:
                 raise ValueError(f"PCMConfig.{name} must be a probability in [0, 1], got {v!r}.")
         if self.p_stuck_off + self.p_stuck_on > 1.0:
             raise ValueError("PCMConfig.p_stuck_off + p_stuck_on must not exceed 1.")
-        if self.n_levels is not None and (int(self.n_levels) != self.n_levels or self.n_levels < 2):
-            raise ValueError(f"PCMConfig.n_levels must be None (continuous) or an integer >= 2, got {self.n_levels!r}.")
-
-    def replace(self, **changes) -> "PCMConfig":
-        """A copy with some fields changed (validated)."""
-        return dataclasses.replace(self, **changes)
+        if self.n_levels is not None:
+            check_int("PCMConfig.n_levels (None for continuous conductances)", self.n_levels, minimum=2)
 
     @classmethod
     def noise_free(cls, **changes) -> "PCMConfig":
@@ -243,12 +231,8 @@ def quantise_uniform(x, bits, bound):
 
 
 def _check_targets(g_target, config):
-    arr = None
-    try:
-        arr = np.asarray(g_target)
-    except Exception:  # traced values: skip the concrete checks
-        return
-    if arr.dtype == object:
+    arr = concrete(g_target)
+    if arr is None or arr.dtype == object:  # traced values: skip the concrete checks
         return
     if not np.all(np.isfinite(arr)):
         raise ValueError("target conductances must be finite.")

@@ -1,7 +1,7 @@
 r"""Surrogate-gradient backpropagation through time (BPTT) for deterministic spiking networks.
 
-A network is a stack of layers (:class:`~probsnn.neurons.lif.FeedForwardParams` or
-:class:`~probsnn.neurons.lif.RecurrentParams`), each with its :class:`~probsnn.neurons.lif.Neuron`
+A network is a stack of layers (:class:`~probsnn.neurons.layers.FeedForwardParams` or
+:class:`~probsnn.neurons.layers.RecurrentParams`), each with its :class:`~probsnn.neurons.base.Neuron`
 type; :func:`run_network` unrolls it with ``lax.scan`` layer by layer. The gradient of a loss is the
 exact reverse-mode derivative of the unrolled computation (``jax.grad``), with the Heaviside
 derivative replaced by the surrogate (Neftci, Mostafa & Zenke 2019). Optimisation uses Optax.
@@ -20,7 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..neurons.lif import FeedForwardParams, Neuron, RecurrentParams, feedforward_layer, recurrent_layer
+from .._checks import positive_int
+from ..neurons.base import Neuron
+from ..neurons.layers import FeedForwardParams, RecurrentParams, feedforward_layer, recurrent_layer
 
 __all__ = ["run_network", "membrane_cross_entropy", "classification_loss", "fit_bptt", "accuracy", "project_neuron_params"]
 
@@ -105,8 +107,7 @@ def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int =
     -------
     params, losses : the trained parameters and the per-update losses (NumPy array).
     """
-    if int(n_epochs) != n_epochs or n_epochs < 1:
-        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+    n_epochs = positive_int("n_epochs", n_epochs)
     optimizer = optimizer if optimizer is not None else optax.adam(1e-3)
     opt_state = optimizer.init(params)
 
@@ -120,7 +121,7 @@ def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int =
         return params, opt_state, value
 
     losses = []
-    for epoch in range(int(n_epochs)):
+    for epoch in range(n_epochs):
         epoch_batches = batches(epoch) if callable(batches) else batches
         for batch in epoch_batches:
             params, opt_state, value = update(params, opt_state, *batch)

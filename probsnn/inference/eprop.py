@@ -41,7 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..neurons.lif import Neuron, check_inputs
+from .._checks import positive_int
+from ..neurons.base import Neuron
+from ..neurons.layers import check_inputs
 from .ostl import _neuron_jacobians
 
 __all__ = ["EpropParams", "init_eprop", "eprop_forward", "eprop_reference_loss", "eprop_gradient"]
@@ -60,9 +62,7 @@ class EpropParams(NamedTuple):
 
 def init_eprop(key, n_inputs: int, n_outputs: int, neuron_params, input_scale=1.0, recurrent_scale=0.5, dtype=None):
     """Gaussian weights scaled by fan-in, zero-diagonal recurrent weights, zero output bias."""
-    for name, v in (("n_inputs", n_inputs), ("n_outputs", n_outputs)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+    n_inputs, n_outputs = positive_int("n_inputs", n_inputs), positive_int("n_outputs", n_outputs)
     dtype = dtype or jnp.result_type(float)
     n = np.shape(jax.tree_util.tree_leaves(neuron_params)[0])[0]
     k1, k2, k3 = jax.random.split(key, 3)
@@ -192,7 +192,7 @@ def eprop_gradient(neuron: Neuron, params: EpropParams, inputs, targets, step_lo
         x_t, target_t = inputs_t
         previous = c["state"].spikes
         current = x_t @ params.input_weights + previous @ params.recurrent_weights
-        j_h, j_i, j_p, _, _ = _neuron_jacobians(neuron, params.neuron, c["state"], current)
+        j_h, j_i, j_p = _neuron_jacobians(neuron, params.neuron, c["state"], current)
         state, spikes = neuron.step(params.neuron, c["state"], current)
         y = kappa * c["y"] + spikes @ params.output_weights + params.output_bias
         eps_in = jnp.einsum("bnkl,binl->bink", j_h, c["eps_in"]) + jnp.einsum("bnk,bi->bink", j_i, x_t)

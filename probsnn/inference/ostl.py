@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..neurons.lif import FeedForwardParams, Neuron, check_inputs
+from ..neurons.base import Neuron
+from ..neurons.layers import FeedForwardParams, check_inputs
 
 __all__ = ["ostl_gradient", "per_step_loss_total"]
 
@@ -56,8 +57,7 @@ def _neuron_jacobians(neuron: Neuron, neuron_params, state, current):
     per_sample = jax.vmap(per_neuron, in_axes=(0, 0, None))  # over the batch: parameters shared
     h = jnp.stack(state_leaves, axis=-1)  # [B, N, k]
     theta = jnp.stack(param_leaves, axis=0)  # [p, N]
-    j_h, j_i, j_p = per_sample(h, current, theta)
-    return j_h, j_i, j_p, state_def, param_def
+    return per_sample(h, current, theta)
 
 
 def _check_ostl(neurons, params, inputs):
@@ -151,7 +151,7 @@ def ostl_gradient(neurons: Sequence[Neuron], params: Sequence[FeedForwardParams]
         for l in range(n_layers):
             neuron, layer = neurons[l], params[l]
             current = x @ layer.weights
-            j_h, j_i, j_p, _, _ = _neuron_jacobians(neuron, layer.neuron, states[l], current)
+            j_h, j_i, j_p = _neuron_jacobians(neuron, layer.neuron, states[l], current)
             trace_w, trace_p = traces[l]
             trace_w = jnp.einsum("bnkl,binl->bink", j_h, trace_w) + jnp.einsum("bnk,bi->bink", j_i, x)
             trace_p = jnp.einsum("bnkl,bnlp->bnkp", j_h, trace_p) + j_p

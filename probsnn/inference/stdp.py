@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, positive_float
+
 __all__ = [
     "STDPParams",
     "STDPTraces",
@@ -71,13 +73,9 @@ class STDPParams:
 
     def __post_init__(self):
         for name in ("a_plus", "a_minus"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"STDPParams.{name} must be a finite number >= 0, got {v!r}.")
+            check_float(f"STDPParams.{name}", getattr(self, name), low=0.0)
         for name in ("tau_plus", "tau_minus"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"STDPParams.{name} must be a positive time constant (bins), got {v!r}.")
+            positive_float(f"STDPParams.{name} (a time constant in bins)", getattr(self, name))
         if not self.w_min < self.w_max:
             raise ValueError(f"STDPParams needs w_min < w_max, got {self.w_min} and {self.w_max}.")
         if self.weight_dependence not in ("additive", "multiplicative"):

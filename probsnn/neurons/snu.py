@@ -18,7 +18,7 @@ with :math:`g = \mathrm{ReLU}`, the leak :math:`l(\tau) = 1 - \Delta t/\tau \in 
 * a-SNU (adaptive): :math:`a_t = \rho a_{t-1} + y_{t-1}`, :math:`y_t = h(s_t + b - \beta a_t)`.
 
 The state is ``SNUState(membrane=s_t, spikes=y_t)`` (``ASNUState`` adds ``adaptation``); see
-:class:`probsnn.neurons.lif.Neuron` for how neuron types plug into layers and learners.
+:class:`probsnn.neurons.base.Neuron` for how neuron types plug into layers and learners.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..surrogates import get_surrogate
-from .lif import Neuron, _check_vector, _full, _zeros_state
+from .base import (
+    DECAY_BOUNDS, NON_NEGATIVE_BOUNDS, Neuron, check_per_neuron_params, per_neuron_params, zeros_initial_state,
+)
 
 __all__ = [
     "SNUParams",
@@ -77,17 +78,12 @@ class ASNUState(NamedTuple):
 def _check_snu(params, soft):
     if not isinstance(params, (SNUParams, ASNUParams)):
         raise ValueError(f"expected SNUParams or ASNUParams, got {type(params).__name__}.")
-    n = np.shape(params.leak)[0] if np.ndim(params.leak) == 1 else None
-    _check_vector("leak", params.leak, low=0.0, high=1.0)
-    if soft:
-        _check_vector("bias", params.bias, n=n)
-    else:
-        # the threshold is -b; a non-negative bias would make a unit with s_t = 0 spike (or sit on the step).
-        _check_vector("bias", params.bias, n=n, high=0.0, high_closed=False)
+    # the threshold is -b; unless soft, a non-negative bias would make a unit with s_t = 0 spike (or sit on the step).
+    bias = {} if soft else dict(high=0.0, high_closed=False)
+    bounds = (("leak", DECAY_BOUNDS), ("bias", bias))
     if isinstance(params, ASNUParams):
-        _check_vector("adaptation_decay", params.adaptation_decay, n=n, low=0.0, high=1.0)
-        _check_vector("adaptation_strength", params.adaptation_strength, n=n, low=0.0, low_open=False)
-    return params
+        bounds += (("adaptation_decay", DECAY_BOUNDS), ("adaptation_strength", NON_NEGATIVE_BOUNDS))
+    return check_per_neuron_params(params, type(params), bounds)
 
 
 def _output_fn(soft, spike_fn):
@@ -120,44 +116,33 @@ def asnu_step(params: ASNUParams, state: ASNUState, current, *, soft=False, spik
 
 
 def snu_neuron(soft: bool = False, lateral_inhibition: bool = False, spike_fn=None) -> Neuron:
-    """The SNU :class:`~probsnn.neurons.lif.Neuron`: SNU, sSNU (``soft``) or LI-SNU (``lateral_inhibition``)."""
+    """The SNU :class:`~probsnn.neurons.base.Neuron`: SNU, sSNU (``soft``) or LI-SNU (``lateral_inhibition``)."""
     spike_fn = None if soft else get_surrogate(spike_fn)
 
     def step(params, state, current):
         return snu_step(params, state, current, soft=soft, lateral_inhibition=lateral_inhibition, spike_fn=spike_fn)
 
     name = ("LI-" if lateral_inhibition else "") + ("sSNU" if soft else "SNU")
-    return Neuron(name, step, _zeros_state(SNUState, 2), lambda p: _check_snu(p, soft), not lateral_inhibition)
+    return Neuron(name, step, zeros_initial_state(SNUState), lambda p: _check_snu(p, soft), not lateral_inhibition)
 
 
 def asnu_neuron(soft: bool = False, spike_fn=None) -> Neuron:
-    """The adaptive a-SNU :class:`~probsnn.neurons.lif.Neuron`."""
+    """The adaptive a-SNU :class:`~probsnn.neurons.base.Neuron`."""
     spike_fn = None if soft else get_surrogate(spike_fn)
 
     def step(params, state, current):
         return asnu_step(params, state, current, soft=soft, spike_fn=spike_fn)
 
-    return Neuron("a-sSNU" if soft else "a-SNU", step, _zeros_state(ASNUState, 3), lambda p: _check_snu(p, soft), True)
+    name = "a-sSNU" if soft else "a-SNU"
+    return Neuron(name, step, zeros_initial_state(ASNUState), lambda p: _check_snu(p, soft), True)
 
 
 def snu_params(n_neurons: int, leak=0.8, bias=-1.0, soft=False, dtype=None) -> SNUParams:
     """Per-neuron :class:`SNUParams` from scalars or arrays (validated; ``bias < 0`` unless ``soft``)."""
-    if int(n_neurons) != n_neurons or n_neurons < 1:
-        raise ValueError(f"n_neurons must be a positive integer, got {n_neurons!r}.")
-    dtype = dtype or jnp.result_type(float)
-    params = SNUParams(_full(leak, int(n_neurons), dtype), _full(bias, int(n_neurons), dtype))
-    if any(np.shape(p) != (n_neurons,) for p in params):
-        raise ValueError(f"leak and bias must be scalars or shape ({n_neurons},).")
-    return _check_snu(params, soft)
+    return _check_snu(per_neuron_params(SNUParams, n_neurons, (leak, bias), dtype), soft)
 
 
 def asnu_params(n_neurons: int, leak=0.8, bias=-1.0, adaptation_decay=0.9, adaptation_strength=0.5, soft=False, dtype=None):
     """Per-neuron :class:`ASNUParams` from scalars or arrays (validated)."""
-    if int(n_neurons) != n_neurons or n_neurons < 1:
-        raise ValueError(f"n_neurons must be a positive integer, got {n_neurons!r}.")
-    dtype = dtype or jnp.result_type(float)
-    n = int(n_neurons)
-    params = ASNUParams(*(_full(v, n, dtype) for v in (leak, bias, adaptation_decay, adaptation_strength)))
-    if any(np.shape(p) != (n,) for p in params):
-        raise ValueError(f"every a-SNU parameter must be a scalar or have shape ({n},).")
-    return _check_snu(params, soft)
+    values = (leak, bias, adaptation_decay, adaptation_strength)
+    return _check_snu(per_neuron_params(ASNUParams, n_neurons, values, dtype), soft)
