@@ -1,59 +1,120 @@
-"""probsnn: probabilistic programming for spiking neural networks on JAX and NumPyro.
+r"""probsnn: probabilistic programming for spiking neural networks on JAX and NumPyro.
 
-The public API is re-exported here; see README.md for the list.
+A spiking network is a generative model over spike trains. A GLM spiking neuron fires in bin ``t`` with a
+probability (Bernoulli) or rate (Poisson) set by its membrane potential
+
+    u_{i,t} = sum_j (a_ij * s_j)_{t-1} + (k_i * x)_t + gamma_i,
+
+where every kernel is a linear combination of basis functions. One network class, :class:`GLMNetwork`, holds
+visible and latent neurons and evaluates the same parameters in two modes: *parallel* (all spikes observed: a
+design matrix and one contraction) and *sequential* (a pure step function under ``lax.scan``). Every learner
+works on those parameters:
+
+* maximum likelihood / MAP (:func:`fit_map`), Laplace (:func:`laplace_posterior`), NUTS (:func:`fit_nuts`) and
+  SVI (:func:`fit_svi`) on the NumPyro model :func:`models.glm_network`, with ArviZ output;
+* online variational learning with local three-factor rules and latent neurons (:class:`ThreeFactorVI`,
+  :class:`StreamingPredictor`);
+* Langevin synaptic sampling, a posterior over synapses with rewiring (:func:`synaptic_sampling`);
+* first-to-spike control policies trained by policy gradient (:class:`FirstToSpikePolicy`,
+  :class:`Reinforce`).
+
+Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL and STDP are its limiting cases
+(:mod:`probsnn.neurons`, :mod:`probsnn.inference`); :mod:`probsnn.conversion` turns ANNs into rate and
+few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
+
+Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``encoding`` -> ``neurons`` ->
+``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
+``envs`` -> ``cli``. Nothing imports upward.
 """
 
 __version__ = "0.1.0"
 
-# --- GLM foundation (issue 2) ---
-from . import basis, datasets, diagnostics, models
+from . import (
+    basis, conversion, data, datasets, diagnostics, encoding, envs, hardware, inference, models, neurons, plots,
+    regularisers, streaming, surrogates,
+)
+
+# data and bases
 from .basis import Basis, causal_convolve
 from .data import SpikeData
-from .inference.map import ConvergenceWarning, MAPResult, fit_map
-from .models.priors import GaussianPrior, GLMPriors
-from .neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput, StepOutput
+
+# encoders and decoders
+from .encoding import OneHotEncoder, PopulationEncoder
+
+# the GLM network and its observation models
+from .neurons.glm import GLMNetwork, GLMParams, GLMState, LatentGLMNetwork, StepInput, StepOutput
 from .neurons.observation import BernoulliObservation, PoissonLogRate, PoissonObservation
 
-# --- deterministic limits (issue 7) ---
-from . import regularisers, surrogates
+# deterministic neurons and layers
+from .neurons.base import Neuron
+from .neurons.layers import (
+    FeedForwardParams, RecurrentParams, feedforward_layer, init_feedforward, init_recurrent, input_currents,
+    recurrent_layer,
+)
+from .neurons.lif import ALIFParams, LIFParams, alif_neuron, alif_params, lif_neuron, lif_params, lif_scan
+from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
+
+# NumPyro models and priors
+from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
+from .models.priors import GaussianPrior, GLMPriors
+from .models.sparsity import HierarchicalNormalPrior, HorseshoePrior, LaplacePrior, StructuredPrior
+from .models.synapses import SynapseParametrisation, retraction_weights
+
+# diagnostics
+from .diagnostics import check_convergence, expected_calibration_error, negative_log_likelihood
+
+# inference: batch and Bayesian
+from .inference.laplace import laplace_posterior
+from .inference.map import ConvergenceWarning, MAPResult, fit_map
+from .inference.mcmc import fit_nuts
+from .inference.svi import fit_svi
+
+# inference: online, sampling and control
+from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
+from .inference.synaptic_sampling import (
+    LangevinDivergenceError, SynapticSampler, retraction_probability, synaptic_sampling,
+)
+from .inference.three_factor import ThreeFactorState, ThreeFactorVI
+
+# inference: deterministic networks
 from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entropy, project_neuron_params, run_network
 from .inference.eprop import EpropParams, eprop_gradient, init_eprop
 from .inference.ostl import ostl_gradient
-from .neurons.lif import (
-    ALIFParams, FeedForwardParams, LIFParams, Neuron, RecurrentParams, alif_neuron, alif_params,
-    feedforward_layer, init_feedforward, init_recurrent, input_currents, lif_neuron, lif_params, lif_scan,
-    recurrent_layer,
-)
-from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
 
-# --- stochastic hardware (issue 9) ---
-from . import hardware
+# figures, hardware, streaming
 from .hardware import PCMConfig, realise_weights
-
-# --- latent neurons and online VI (issue 4) ---
-from . import encoding, streaming
-from .inference.three_factor import ThreeFactorState, ThreeFactorVI
-from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
-from .neurons.glm import LatentGLMNetwork
+from .plots import reliability_diagram
 from .streaming import StreamingPredictor
 
-# --- first-to-spike RL (issue 6) ---
-from . import envs
-from .encoding import OneHotEncoder, PopulationEncoder
-from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
-
-# --- Bayesian inference (issue 3) ---
-from . import bayes_plots
-from .inference.calibration import expected_calibration_error, negative_log_likelihood, reliability_diagram
-from .inference.laplace import laplace_posterior
-from .inference.mcmc import check_convergence, fit_nuts
-from .inference.svi import fit_svi
-from .models.sparsity import HierarchicalNormalPrior, HorseshoePrior, LaplacePrior, StructuredPrior
-
-# --- Langevin synaptic sampling (issue 5) ---
-from .inference.synaptic_sampling import (
-    LangevinDivergenceError, SynapticSampler, retraction_probability, retraction_weights, synaptic_sampling,
-)
-
-# --- other issues ---
-from . import conversion  # ANN-to-SNN conversion (issue 8)
+__all__ = [
+    # subpackages and modules
+    "basis", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware", "inference", "models",
+    "neurons", "plots", "regularisers", "streaming", "surrogates",
+    # data and bases
+    "SpikeData", "Basis", "causal_convolve",
+    # encoders
+    "OneHotEncoder", "PopulationEncoder",
+    # the GLM network
+    "GLMNetwork", "GLMParams", "GLMState", "StepInput", "StepOutput", "LatentGLMNetwork",
+    "BernoulliObservation", "PoissonObservation", "PoissonLogRate",
+    # deterministic neurons and layers
+    "Neuron", "LIFParams", "ALIFParams", "lif_neuron", "alif_neuron", "lif_params", "alif_params", "lif_scan",
+    "SNUParams", "ASNUParams", "snu_neuron", "asnu_neuron", "snu_params", "asnu_params",
+    "FeedForwardParams", "RecurrentParams", "feedforward_layer", "recurrent_layer", "init_feedforward",
+    "init_recurrent", "input_currents",
+    # NumPyro models and priors
+    "GLMPriors", "GaussianPrior", "StructuredPrior", "HorseshoePrior", "LaplacePrior", "HierarchicalNormalPrior",
+    "SynapseParametrisation", "retraction_weights", "latent_glm_model", "latent_glm_guide", "latent_svi",
+    # diagnostics
+    "check_convergence", "expected_calibration_error", "negative_log_likelihood",
+    # inference: batch and Bayesian
+    "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
+    # inference: online, sampling and control
+    "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
+    "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
+    # inference: deterministic networks
+    "fit_bptt", "run_network", "classification_loss", "membrane_cross_entropy", "project_neuron_params",
+    "eprop_gradient", "init_eprop", "EpropParams", "ostl_gradient",
+    # figures, hardware, streaming
+    "reliability_diagram", "PCMConfig", "realise_weights", "StreamingPredictor",
+]

@@ -43,6 +43,8 @@ Counting: a *synaptic operation* (SynOp) is one accumulate triggered by one non-
 """
 from __future__ import annotations
 
+from functools import partial
+
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -343,18 +345,12 @@ def simulate(layers: tuple, input_shape: tuple, x, n_steps: int, *, key=None, in
     return outs, jnp.sum(n_spikes, axis=0), jnp.sum(ops, axis=0)
 
 
+@partial(jax.jit, static_argnames=("input_shape", "n_steps", "input_mode", "readout"))
 def _run_jitted(layers, input_shape, x, n_steps, key, input_mode, readout, initial_membrane):
-    fn = _JIT_CACHE.get((input_shape, n_steps, input_mode, readout))
-    if fn is None:
-        def f(layers, x, key, initial_membrane):
-            return simulate(layers, input_shape, x, n_steps, key=key, input_mode=input_mode, readout=readout,
-                            initial_membrane=initial_membrane)
-        fn = jax.jit(f)
-        _JIT_CACHE[(input_shape, n_steps, input_mode, readout)] = fn
-    return fn(layers, x, key, initial_membrane)
-
-
-_JIT_CACHE: dict = {}
+    """:func:`simulate` compiled once per (input shape, steps, input mode, readout): JAX's cache, keyed by the
+    static arguments, reuses it across calls and networks of the same shapes."""
+    return simulate(layers, input_shape, x, n_steps, key=key, input_mode=input_mode, readout=readout,
+                    initial_membrane=initial_membrane)
 
 
 def run_rate_snn(snn: RateSNN, x, n_steps: int, input_mode: str = "analog", key=None, readout: str = "membrane",
