@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: install demo test bench bench-nuts bench-snn clean
+.PHONY: install demo test lint bench bench-nuts bench-snn clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+# ruff (pyproject [tool.ruff]) and the layering contract (pyproject [tool.importlinter]): no import upward.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check probsnn tests benchmarks
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/glm_fit.py

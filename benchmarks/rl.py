@@ -12,8 +12,8 @@ import time
 import jax
 import numpy as np
 
-from probsnn.envs import CartPole, windy_gridworld
-from probsnn.encoding import OneHotEncoder, PopulationEncoder
+from probsnn.encoding import OneHotEncoder
+from probsnn.envs import windy_gridworld
 from probsnn.inference.policy_gradient import FirstToSpikePolicy, Reinforce
 
 

@@ -30,29 +30,56 @@ Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, `
 __version__ = "0.1.0"
 
 from . import (
-    basis, conversion, data, datasets, diagnostics, encoding, envs, hardware, inference, models, neurons, plots,
-    regularisers, streaming, surrogates,
+    basis,
+    conversion,
+    data,
+    datasets,
+    diagnostics,
+    encoding,
+    envs,
+    hardware,
+    inference,
+    models,
+    neurons,
+    plots,
+    regularisers,
+    streaming,
+    surrogates,
 )
 
 # data and bases
 from .basis import Basis, causal_convolve
 from .data import SpikeData
 
+# diagnostics
+from .diagnostics import check_convergence, expected_calibration_error, negative_log_likelihood
+
 # encoders and decoders
 from .encoding import OneHotEncoder, PopulationEncoder
 
-# the GLM network and its observation models
-from .neurons.glm import GLMNetwork, GLMParams, GLMState, LatentGLMNetwork, StepInput, StepOutput
-from .neurons.observation import BernoulliObservation, PoissonLogRate, PoissonObservation
+# figures, hardware, streaming
+from .hardware import PCMConfig, realise_weights
 
-# deterministic neurons and layers
-from .neurons.base import Neuron
-from .neurons.layers import (
-    FeedForwardParams, RecurrentParams, feedforward_layer, init_feedforward, init_recurrent, input_currents,
-    recurrent_layer,
+# inference: deterministic networks
+from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entropy, project_neuron_params, run_network
+from .inference.eprop import EpropParams, eprop_gradient, init_eprop
+
+# inference: batch and Bayesian
+from .inference.laplace import laplace_posterior
+from .inference.map import ConvergenceWarning, MAPResult, fit_map
+from .inference.mcmc import fit_nuts
+from .inference.ostl import ostl_gradient
+
+# inference: online, sampling and control
+from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
+from .inference.svi import fit_svi
+from .inference.synaptic_sampling import (
+    LangevinDivergenceError,
+    SynapticSampler,
+    retraction_probability,
+    synaptic_sampling,
 )
-from .neurons.lif import ALIFParams, LIFParams, alif_neuron, alif_params, lif_neuron, lif_params, lif_scan
-from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
+from .inference.three_factor import ThreeFactorState, ThreeFactorVI
 
 # NumPyro models and priors
 from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
@@ -60,29 +87,23 @@ from .models.priors import GaussianPrior, GLMPriors
 from .models.sparsity import HierarchicalNormalPrior, HorseshoePrior, LaplacePrior, StructuredPrior
 from .models.synapses import SynapseParametrisation, retraction_weights
 
-# diagnostics
-from .diagnostics import check_convergence, expected_calibration_error, negative_log_likelihood
+# deterministic neurons and layers
+from .neurons.base import Neuron
 
-# inference: batch and Bayesian
-from .inference.laplace import laplace_posterior
-from .inference.map import ConvergenceWarning, MAPResult, fit_map
-from .inference.mcmc import fit_nuts
-from .inference.svi import fit_svi
-
-# inference: online, sampling and control
-from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
-from .inference.synaptic_sampling import (
-    LangevinDivergenceError, SynapticSampler, retraction_probability, synaptic_sampling,
+# the GLM network and its observation models
+from .neurons.glm import GLMNetwork, GLMParams, GLMState, LatentGLMNetwork, StepInput, StepOutput
+from .neurons.layers import (
+    FeedForwardParams,
+    RecurrentParams,
+    feedforward_layer,
+    init_feedforward,
+    init_recurrent,
+    input_currents,
+    recurrent_layer,
 )
-from .inference.three_factor import ThreeFactorState, ThreeFactorVI
-
-# inference: deterministic networks
-from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entropy, project_neuron_params, run_network
-from .inference.eprop import EpropParams, eprop_gradient, init_eprop
-from .inference.ostl import ostl_gradient
-
-# figures, hardware, streaming
-from .hardware import PCMConfig, realise_weights
+from .neurons.lif import ALIFParams, LIFParams, alif_neuron, alif_params, lif_neuron, lif_params, lif_scan
+from .neurons.observation import BernoulliObservation, PoissonLogRate, PoissonObservation
+from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
 from .plots import reliability_diagram
 from .streaming import StreamingPredictor
 

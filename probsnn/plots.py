@@ -19,8 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnostics import (central_interval, expected_calibration_error, isi_histogram, negative_log_likelihood,
-                          psth, reliability_curve, smoothed_rate, spike_counts)
+from .diagnostics import (
+    central_interval,
+    expected_calibration_error,
+    isi_histogram,
+    negative_log_likelihood,
+    psth,
+    reliability_curve,
+    smoothed_rate,
+    spike_counts,
+)
 from .inference.idata import filter_credible_bands
 
 __all__ = [

@@ -21,9 +21,9 @@ from __future__ import annotations
 import csv
 import math
 import pickle
-from pathlib import Path
 from functools import partial
-from typing import Iterable, Iterator, NamedTuple
+from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp

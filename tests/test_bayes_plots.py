@@ -7,8 +7,12 @@ import pytest
 
 import probsnn as ps
 from probsnn import basis, diagnostics, plots
-from probsnn.inference.idata import (coupling_strength_intervals, filter_credible_bands,
-                                    simulate_posterior_predictive, to_inference_data)
+from probsnn.inference.idata import (
+    coupling_strength_intervals,
+    filter_credible_bands,
+    simulate_posterior_predictive,
+    to_inference_data,
+)
 
 matplotlib.use("Agg")
 

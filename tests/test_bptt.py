@@ -5,7 +5,14 @@ import numpy as np
 import optax
 import pytest
 
-from probsnn.inference.bptt import project_neuron_params, accuracy, classification_loss, fit_bptt, membrane_cross_entropy, run_network
+from probsnn.inference.bptt import (
+    accuracy,
+    classification_loss,
+    fit_bptt,
+    membrane_cross_entropy,
+    project_neuron_params,
+    run_network,
+)
 from probsnn.neurons.layers import init_feedforward, init_recurrent
 from probsnn.neurons.lif import LIFState, lif_neuron, lif_params, lif_step
 

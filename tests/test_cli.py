@@ -28,7 +28,6 @@ def test_fit_default_data_writes_the_report(tmp_path, capsys):
 
 
 def test_fit_user_npz_with_coupling(tmp_path, capsys):
-    import jax
 
     from _glm_helpers import make_network
 

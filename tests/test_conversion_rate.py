@@ -7,8 +7,17 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from probsnn.conversion import (
-    AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, accuracy_vs_time, ann_accuracy, ann_activations, convert_rate,
-    conversion_report, fit_classifier, init_cnn, init_mlp, layers_from_arrays, run_rate_snn,
+    Dense,
+    accuracy_vs_time,
+    ann_accuracy,
+    ann_activations,
+    conversion_report,
+    convert_rate,
+    fit_classifier,
+    init_cnn,
+    init_mlp,
+    layers_from_arrays,
+    run_rate_snn,
 )
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from probsnn import SpikeData, datasets
+from probsnn import datasets
 
 
 def test_grasshopper_recordings():

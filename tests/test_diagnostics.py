@@ -3,13 +3,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _glm_helpers import make_network
 from scipy import stats
 from scipy.special import gammaln
 
 import probsnn as ps
 from probsnn import basis, diagnostics
-
-from _glm_helpers import make_network
 
 
 def test_homogeneous_log_likelihood_closed_form():

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probsnn.inference.eprop import EpropParams, eprop_forward, eprop_gradient, eprop_reference_loss, init_eprop
+from probsnn.inference.eprop import eprop_forward, eprop_gradient, eprop_reference_loss, init_eprop
 from probsnn.neurons.lif import alif_neuron, alif_params, lif_neuron, lif_params
 from probsnn.neurons.snu import snu_neuron, snu_params
 

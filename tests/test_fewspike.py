@@ -7,8 +7,17 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from probsnn.conversion import (
-    Dense, ann_accuracy, convert_fewspike, fit_classifier, fit_fs_neuron, init_mlp, load_fs_params, pretrained_fs,
-    run_fs_network, run_fs_pipelined, save_fs_params,
+    Dense,
+    ann_accuracy,
+    convert_fewspike,
+    fit_classifier,
+    fit_fs_neuron,
+    init_mlp,
+    load_fs_params,
+    pretrained_fs,
+    run_fs_network,
+    run_fs_pipelined,
+    save_fs_params,
 )
 from probsnn.neurons.fewspike import FSParams, fs_neuron
 

@@ -4,12 +4,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from _glm_helpers import make_network
 from scipy import stats
 
 import probsnn as ps
 from probsnn import basis
-
-from _glm_helpers import make_network
 
 
 def loop_potential(net, params, data):

@@ -13,8 +13,16 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from probsnn.conversion import (
-    accuracy_vs_time, ann_accuracy, ann_forward, convert_rate, fine_tune_rate_snn, fit_classifier, hybrid_loss,
-    init_mlp, output_logit_scale, run_rate_snn,
+    accuracy_vs_time,
+    ann_accuracy,
+    ann_forward,
+    convert_rate,
+    fine_tune_rate_snn,
+    fit_classifier,
+    hybrid_loss,
+    init_mlp,
+    output_logit_scale,
+    run_rate_snn,
 )
 
 

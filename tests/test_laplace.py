@@ -4,8 +4,8 @@ import pytest
 from _bayes_helpers import flat_truth_and_draws, sbc_problem
 
 import probsnn as ps
-from probsnn.inference import laplace_posterior
 from probsnn.diagnostics import interval_coverage, rank_uniformity_test, sbc_ranks
+from probsnn.inference import laplace_posterior
 
 
 @pytest.fixture(scope="module")

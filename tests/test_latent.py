@@ -9,8 +9,7 @@ import pytest
 
 from probsnn import SpikeData, basis
 from probsnn.basis import causal_convolve
-from probsnn.neurons.glm import GLMNetwork, GLMParams
-from probsnn.neurons.glm import LatentGLMNetwork, StepInput
+from probsnn.neurons.glm import GLMNetwork, GLMParams, LatentGLMNetwork, StepInput
 
 
 def _net(**kwargs):

@@ -12,8 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probsnn import basis
-from probsnn import SpikeData
+from probsnn import SpikeData, basis
 from probsnn.inference.synaptic_sampling import LangevinDivergenceError, SynapticSampler, synaptic_sampling
 from probsnn.neurons.glm import GLMNetwork, GLMParams
 

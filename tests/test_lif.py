@@ -13,12 +13,10 @@ from probsnn.neurons.layers import (
     recurrent_layer,
 )
 from probsnn.neurons.lif import (
-    ALIFState,
     LIFParams,
     LIFState,
     alif_neuron,
     alif_params,
-    alif_step,
     lif_neuron,
     lif_params,
     lif_step,

@@ -8,7 +8,6 @@ alpha^l (lag offset 1, weight -theta) and bias -theta. P(spike) = sigmoid(u / te
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from probsnn.basis import exponential
 from probsnn.neurons.glm import GLMNetwork, GLMParams

@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from _glm_helpers import make_network
 from sklearn.linear_model import PoissonRegressor
 
 import probsnn as ps
 from probsnn import basis
-
-from _glm_helpers import make_network
 
 
 @pytest.mark.parametrize("observation, family", [("poisson", sm.families.Poisson()), ("bernoulli", sm.families.Binomial())])

@@ -7,13 +7,12 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from _glm_helpers import make_network
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_density, log_likelihood
 
 import probsnn as ps
 from probsnn.models import glm_network
-
-from _glm_helpers import make_network
 
 
 @pytest.mark.parametrize("observation", ["poisson", "bernoulli"])
@@ -63,8 +62,8 @@ def test_bad_priors_raise():
 @pytest.mark.parametrize("temperature", [1.0, 2.5])
 def test_reparametrised_model_is_the_synaptic_sampling_target(temperature):
     """Under the retraction parametrisation the one GLM model's log density is the sampler's log posterior / T."""
-    from probsnn.models.synapses import SynapseParametrisation
     from probsnn.inference.synaptic_sampling import SynapticSampler
+    from probsnn.models.synapses import SynapseParametrisation
 
     net, params, data = make_network("bernoulli", n_bins=800)
     design = net.design_matrix(data)

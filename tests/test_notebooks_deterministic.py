@@ -1,8 +1,6 @@
 """Execute the deterministic-SNN notebooks with small parameters and check what they report."""
 import re
 
-import pytest
-
 
 def _text(nb):
     out = []

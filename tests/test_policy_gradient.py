@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from probsnn.basis import identity
-from probsnn.envs import CartPole, windy_gridworld
 from probsnn.encoding import OneHotEncoder, PopulationEncoder
+from probsnn.envs import CartPole, windy_gridworld
 from probsnn.inference.policy_gradient import FirstToSpikePolicy, Reinforce, discounted_returns
 
 

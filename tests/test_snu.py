@@ -8,7 +8,16 @@ import pytest
 
 from probsnn.neurons.layers import feedforward_layer, init_feedforward
 from probsnn.neurons.lif import lif_neuron, lif_params
-from probsnn.neurons.snu import ASNUParams, SNUParams, SNUState, asnu_neuron, asnu_params, snu_neuron, snu_params, snu_step
+from probsnn.neurons.snu import (
+    ASNUParams,
+    SNUParams,
+    SNUState,
+    asnu_neuron,
+    asnu_params,
+    snu_neuron,
+    snu_params,
+    snu_step,
+)
 
 
 def _run(neuron, params, currents):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from _bayes_helpers import flat_truth_and_draws, sbc_problem
 
-from probsnn.inference import fit_svi
 from probsnn.diagnostics import interval_coverage
+from probsnn.inference import fit_svi
 
 
 def test_svi_coverage_and_agreement_with_the_mode():

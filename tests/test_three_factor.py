@@ -4,11 +4,10 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from probsnn import basis
-from probsnn.inference.three_factor import ThreeFactorVI, episode_statistics
+from probsnn.inference.three_factor import ThreeFactorVI
 from probsnn.neurons.glm import GLMNetwork, GLMParams
 
 T = 4

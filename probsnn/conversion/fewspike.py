@@ -31,7 +31,7 @@ from scipy.stats import norm
 from .._checks import check_float, positive_float, positive_int
 from ..neurons.fewspike import FSParams, check_fs_params, fs_neuron
 from ..surrogates import heaviside, make_spike_function
-from .ann import PARAMETRIC, ACTIVATIONS, MaxPool2D, activate, check_inputs, check_network, count_macs, layer_linear
+from .ann import ACTIVATIONS, PARAMETRIC, MaxPool2D, activate, check_inputs, check_network, count_macs, layer_linear
 from .rate import _fanout
 
 __all__ = ["FSFit", "fit_fs_neuron", "save_fs_params", "load_fs_params", "pretrained_fs", "FSNetwork",

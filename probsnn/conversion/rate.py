@@ -44,7 +44,6 @@ Counting: a *synaptic operation* (SynOp) is one accumulate triggered by one non-
 from __future__ import annotations
 
 from functools import partial
-
 from typing import Any, NamedTuple, Sequence
 
 import jax

@@ -27,8 +27,9 @@ from .energy import EnergyCosts, OperationCounts, count_operations, estimate_ene
 from .pcm import ONE_DAY, ONE_HOUR, ONE_YEAR, PCMConfig, PCMDevices, program_devices, read_devices, simulate_conductance
 
 __all__ = [
-    "WTAConfig", "WTAParams", "assign_labels", "binary_stdp_update", "expected_binary_stdp_update", "init_wta",
-    "predict_labels", "train_wta", "wta_responses",
+    "binary", "crossbar", "energy", "pcm",
+    "WTAConfig", "WTAParams", "binary_stdp_update", "expected_binary_stdp_update", "init_wta",
+    "train_wta", "wta_responses",
     "analog_matmul", "finetune_hardware_in_the_loop", "inject_programming_noise", "map_weights", "program_weights",
     "read_weights", "realise_weights", "train_hardware_aware",
     "EnergyCosts", "OperationCounts", "count_operations", "estimate_energy",

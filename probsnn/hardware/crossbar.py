@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 from .._checks import positive_int
-from .pcm import PCMConfig, PCMDevices, _program_jit, _read_jit, _check_time, programming_noise_std, quantise_uniform
+from .pcm import PCMConfig, PCMDevices, _check_time, _program_jit, _read_jit, programming_noise_std, quantise_uniform
 
 __all__ = [
     "ProgrammedWeights",

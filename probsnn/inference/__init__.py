@@ -1,10 +1,28 @@
-"""Ways to learn network parameters: MAP, Bayesian inference, online rules, BPTT, ..."""
-from .map import MAPResult, fit_map
+"""Ways to learn network parameters, all on the same parameters of one network.
+
+Batch and Bayesian (parallel mode): :func:`fit_map`, :func:`laplace_posterior`, :func:`fit_nuts`, :func:`fit_svi`
+and their ArviZ conversion (:mod:`probsnn.inference.idata`). Online and sampling (sequential mode):
+:class:`ThreeFactorVI`, :func:`synaptic_sampling`, first-to-spike policy gradient (:class:`FirstToSpikePolicy`,
+:class:`Reinforce`). Deterministic networks: :mod:`bptt`, :mod:`eprop`, :mod:`ostl`, :mod:`stdp`.
+"""
+from . import bptt, eprop, idata, laplace, map, mcmc, ostl, policy_gradient, stdp, svi, three_factor
 from .laplace import laplace_posterior
+from .map import MAPResult, fit_map
 from .mcmc import fit_nuts
-from .svi import fit_svi
-from . import bptt, eprop, ostl
-from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_stdp_update
-from .three_factor import ThreeFactorState, ThreeFactorVI
 from .policy_gradient import FirstToSpikePolicy, Reinforce
-from .synaptic_sampling import LangevinDivergenceError, SynapticSampler, synaptic_sampling
+from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_stdp_update
+from .svi import fit_svi
+from .synaptic_sampling import LangevinDivergenceError, SynapticSampler, retraction_probability, synaptic_sampling
+from .three_factor import ThreeFactorState, ThreeFactorVI
+
+__all__ = [
+    # batch and Bayesian
+    "fit_map", "MAPResult", "laplace_posterior", "fit_nuts", "fit_svi",
+    # online, sampling and control
+    "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
+    "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
+    # deterministic networks
+    "STDPParams", "WindowedSTDPParams", "run_stdp", "stdp_step", "windowed_stdp_update",
+    # modules
+    "bptt", "eprop", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp", "svi", "three_factor",
+]

@@ -59,7 +59,7 @@ Jang, Simeone, Gardner & Gruning (2019), IEEE Signal Processing Magazine 36(6):6
 from __future__ import annotations
 
 import itertools
-from functools import cached_property, partial
+from functools import cached_property
 from typing import NamedTuple
 
 import jax
@@ -68,7 +68,6 @@ import numpy as np
 import optax
 
 from ..basis import Basis, identity
-from ..encoding import OneHotEncoder, PopulationEncoder
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
 
 __all__ = [

@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._checks import check_float, positive_float, positive_int, one_of
+from .._checks import check_float, one_of, positive_float, positive_int
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
 __all__ = ["ThreeFactorVI", "ThreeFactorState", "episode_statistics"]

@@ -46,7 +46,12 @@ import numpy as np
 
 from ..surrogates import get_surrogate
 from .base import (
-    DECAY_BOUNDS, NON_NEGATIVE_BOUNDS, POSITIVE_BOUNDS, Neuron, check_per_neuron_params, per_neuron_params,
+    DECAY_BOUNDS,
+    NON_NEGATIVE_BOUNDS,
+    POSITIVE_BOUNDS,
+    Neuron,
+    check_per_neuron_params,
+    per_neuron_params,
     zeros_initial_state,
 )
 from .lif_adjoint import fused_lif_recursion

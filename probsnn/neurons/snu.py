@@ -29,7 +29,12 @@ import jax.numpy as jnp
 
 from ..surrogates import get_surrogate
 from .base import (
-    DECAY_BOUNDS, NON_NEGATIVE_BOUNDS, Neuron, check_per_neuron_params, per_neuron_params, zeros_initial_state,
+    DECAY_BOUNDS,
+    NON_NEGATIVE_BOUNDS,
+    Neuron,
+    check_per_neuron_params,
+    per_neuron_params,
+    zeros_initial_state,
 )
 
 __all__ = [
