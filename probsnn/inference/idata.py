@@ -60,14 +60,14 @@ def coords_for(net, data=None, n_blocks=None, block=None) -> dict:
     if net.stimulus_basis is not None:
         name = net.stimulus_basis.name or "stim"
         coords["stimulus_basis"] = [f"{name}[{b}]" for b in range(net.n_stimulus_basis)]
-        coords["stimulus_lag"] = [int(v) for v in np.asarray(net.stimulus_basis.lags)]
+        coords["stimulus_lag"] = [int(v) for v in np.asarray(net.stimulus_basis.lags)[_support(net.stimulus_basis)]]
     else:
         coords["stimulus_basis"] = []
         coords["stimulus_lag"] = []
     if net.history_basis is not None:
         name = net.history_basis.name or "hist"
         coords["history_basis"] = [f"{name}[{b}]" for b in range(net.n_history_basis)]
-        coords["history_lag"] = [int(v) for v in np.asarray(net.history_basis.lags)]
+        coords["history_lag"] = [int(v) for v in np.asarray(net.history_basis.lags)[_support(net.history_basis)]]
     else:
         coords["history_basis"] = []
         coords["history_lag"] = []
@@ -96,15 +96,24 @@ def draws_to_params(net, draws: dict, batch_shape):
     return GLMParams(*leaves)
 
 
+def _support(basis) -> np.ndarray:
+    """Bool ``[L]``: the lags where some basis function is non-zero (elsewhere every filter is identically 0)."""
+    return np.any(np.asarray(basis.matrix) != 0, axis=1)
+
+
 def posterior_filters(net, params) -> dict:
-    """Filters in lag space for batched params (masked connections zero)."""
+    """Filters in lag space for batched params (masked connections zero), at the lags the basis covers: a lag
+    where every basis function is zero holds no information (its filter value is 0 in every draw), so it is
+    left out rather than stored as a constant whose R-hat is undefined."""
     out = {}
     if net.stimulus_basis is not None and net.n_stimulus_dims > 0:
         w = np.asarray(params.stimulus_weights) * net.stimulus_mask[:, :, None]
-        out["stimulus_filter"] = np.einsum("...ndb,lb->...ndl", w, np.asarray(net.stimulus_basis.matrix))
+        matrix = np.asarray(net.stimulus_basis.matrix)[_support(net.stimulus_basis)]
+        out["stimulus_filter"] = np.einsum("...ndb,lb->...ndl", w, matrix)
     if net.history_basis is not None:
         w = np.asarray(params.coupling_weights) * net.coupling_mask[:, :, None]
-        out["coupling_filter"] = np.einsum("...njb,lb->...njl", w, np.asarray(net.history_basis.matrix))
+        matrix = np.asarray(net.history_basis.matrix)[_support(net.history_basis)]
+        out["coupling_filter"] = np.einsum("...njb,lb->...njl", w, matrix)
     return out
 
 
