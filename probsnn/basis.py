@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_float, non_negative_int, one_of, positive_float, positive_int
+
 __all__ = [
     "Basis",
     "raised_cosine_log",
@@ -63,10 +65,8 @@ class Basis:
             raise ValueError(f"a basis matrix must have shape (n_lags, n_basis), got {matrix.shape}.")
         if not np.all(np.isfinite(matrix)):
             raise ValueError("a basis matrix must be finite.")
-        if int(self.lag_offset) != self.lag_offset or self.lag_offset < 0:
-            raise ValueError(f"lag_offset must be a non-negative integer, got {self.lag_offset!r}.")
         object.__setattr__(self, "matrix", matrix)
-        object.__setattr__(self, "lag_offset", int(self.lag_offset))
+        object.__setattr__(self, "lag_offset", non_negative_int("lag_offset", self.lag_offset))
 
     @property
     def n_lags(self) -> int:
@@ -90,13 +90,6 @@ class Basis:
 
     def __repr__(self) -> str:
         return f"Basis({self.name!r}, n_lags={self.n_lags}, n_basis={self.n_basis}, lag_offset={self.lag_offset})"
-
-
-def _check_sizes(n_basis: int, window: int) -> None:
-    if int(n_basis) != n_basis or n_basis < 1:
-        raise ValueError(f"n_basis must be a positive integer, got {n_basis!r}.")
-    if int(window) != window or window < 1:
-        raise ValueError(f"window (number of lags) must be a positive integer, got {window!r}.")
 
 
 def _raised_cosines(warped_lags: np.ndarray, centres: np.ndarray, spacing: float) -> np.ndarray:
@@ -130,11 +123,9 @@ def raised_cosine_log(
     lag_offset : int
         See :class:`Basis`.
     """
-    _check_sizes(n_basis, window)
-    if not stretch > 0:
-        raise ValueError(f"stretch must be > 0, got {stretch!r}.")
-    if not 0 <= first_peak < window - 1:
-        raise ValueError(f"first_peak must lie in [0, window - 1), got {first_peak!r} for window={window}.")
+    n_basis, window = positive_int("n_basis", n_basis), positive_int("window (number of lags)", window)
+    stretch = positive_float("stretch", stretch)
+    first_peak = check_float(f"first_peak (bins; window={window})", first_peak, 0.0, window - 1, high_open=True)
     lags = np.arange(window, dtype=np.float64)
     start = np.log(first_peak + stretch)
     spacing = (np.log(window - 1 + stretch) - start) / (n_basis + 1) if window > 1 else 1.0
@@ -149,7 +140,7 @@ def raised_cosine_linear(n_basis: int, window: int, lag_offset: int = 1) -> Basi
     .. math:: \phi_j(\ell) = \tfrac12\bigl(1 + \cos(\mathrm{clip}(\tfrac{\pi}{2\Delta}(\ell - j\Delta), -\pi, \pi))\bigr),
         \qquad \Delta = \frac{L - 1}{n + 1}.
     """
-    _check_sizes(n_basis, window)
+    n_basis, window = positive_int("n_basis", n_basis), positive_int("window (number of lags)", window)
     lags = np.arange(window, dtype=np.float64)
     spacing = (window - 1) / (n_basis + 1) if window > 1 else 1.0
     matrix = _raised_cosines(lags, spacing * np.arange(n_basis), spacing)
@@ -176,7 +167,8 @@ def exponential(
         decays_arr = np.atleast_1d(np.asarray(decays, dtype=np.float64))
         if decays_arr.ndim != 1 or np.any(~(decays_arr > 0)) or np.any(decays_arr > 1):
             raise ValueError(f"decays must lie in (0, 1], got {decays!r}.")
-    _check_sizes(len(decays_arr), window)
+    positive_int("n_basis (number of decays)", decays_arr.size)
+    window = positive_int("window (number of lags)", window)
     lags = np.arange(window, dtype=np.float64)
     matrix = decays_arr[None, :] ** lags[:, None]
     return Basis(matrix, lag_offset, f"exponential ({len(decays_arr)})")
@@ -184,7 +176,7 @@ def exponential(
 
 def identity(window: int, lag_offset: int = 1) -> Basis:
     """One weight per lag bin (no smoothing): the basis of the Pillow GLM tutorial."""
-    _check_sizes(1, window)
+    window = positive_int("window (number of lags)", window)
     return Basis(np.eye(window), lag_offset, f"identity ({window})")
 
 
@@ -231,8 +223,7 @@ def causal_convolve(signal, basis: Basis, method: str = "auto"):
     """
     if not isinstance(basis, Basis):
         raise TypeError(f"basis must be a probsnn.basis.Basis, got {type(basis).__name__}.")
-    if method not in ("auto", "direct", "fft"):
-        raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}.")
+    one_of("method", method, ("auto", "direct", "fft"))
     signal = jnp.asarray(signal)
     if signal.ndim == 1:
         signal = signal[:, None]

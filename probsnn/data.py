@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ._checks import check_float, positive_float
+
 __all__ = ["SpikeData"]
 
 
@@ -80,9 +82,7 @@ class SpikeData:
             raise ValueError(f"counts must be whole numbers; found {counts[t, n]} at bin {t}, neuron {n}.")
         counts = counts.astype(np.float64) if np.issubdtype(counts.dtype, np.floating) else counts.astype(np.int64)
 
-        dt = float(self.dt)
-        if not np.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt (bin width in seconds) must be a positive finite number, got {self.dt!r}.")
+        dt = positive_float("dt (bin width in seconds)", self.dt)
 
         stimulus = self.stimulus
         if stimulus is not None:
@@ -144,9 +144,7 @@ class SpikeData:
             If spike times are non-finite, unsorted, or outside ``[t_start, t_stop)``, or the interval is
             not a whole number of bins.
         """
-        dt = float(dt)
-        if not np.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt (bin width in seconds) must be a positive finite number, got {dt!r}.")
+        dt = positive_float("dt (bin width in seconds)", dt)
         if not (np.isfinite(t_start) and np.isfinite(t_stop)) or t_stop <= t_start:
             raise ValueError(f"need finite t_start < t_stop, got t_start={t_start!r}, t_stop={t_stop!r}.")
         n_bins_float = (t_stop - t_start) / dt
@@ -243,8 +241,7 @@ class SpikeData:
 
     def split(self, train_fraction: float = 0.8) -> tuple["SpikeData", "SpikeData"]:
         """Split by time: the first ``train_fraction`` of bins for training, the rest held out."""
-        if not 0.0 < train_fraction < 1.0:
-            raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction!r}.")
+        train_fraction = check_float("train_fraction", train_fraction, 0.0, 1.0, low_open=True, high_open=True)
         cut = int(round(self.n_bins * train_fraction))
         if cut < 1 or cut >= self.n_bins:
             raise ValueError(f"train_fraction={train_fraction} leaves an empty part of {self.n_bins} bins.")

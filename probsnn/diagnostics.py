@@ -1,41 +1,87 @@
-r"""Goodness of fit for spiking models: log-likelihood, bits per spike, time-rescaling KS test, rates.
+r"""Diagnostics: goodness of fit, posterior predictive statistics, calibration and MCMC convergence.
 
-Bits per spike (single-spike information; Brenner et al. 2000, as in Pillow's GLM tutorial):
+Goodness of fit of a fitted network
+    Bits per spike (single-spike information; Brenner et al. 2000, as in Pillow's GLM tutorial),
 
-.. math:: I = \frac{\log p(s \mid \hat\theta) - \log p(s \mid \bar\lambda)}{n_{\rm spikes} \ln 2},
+    .. math:: I = \frac{\log p(s \mid \hat\theta) - \log p(s \mid \bar\lambda)}{n_{\rm spikes} \ln 2},
 
-the log-likelihood gain over a homogeneous model with the constant rate :math:`\bar\lambda`.
+    the log-likelihood gain over a homogeneous model with the constant rate :math:`\bar\lambda`
+    (:func:`bits_per_spike`, :func:`homogeneous_log_likelihood`).
 
-Time-rescaling theorem (Brown, Barbieri, Ventura, Kass & Frank 2002): if the model's conditional
-intensity is right, the rescaled inter-spike intervals :math:`\tau_k = \int_{t_{k-1}}^{t_k}\lambda(t)\,dt`
-are i.i.d. Exp(1), so :math:`z_k = 1 - e^{-\tau_k}` are Uniform(0, 1), tested with Kolmogorov-Smirnov.
-For binned models the exact spike times within a bin are unknown; we use the randomised discrete-time
-correction of Haslinger, Pipa & Brown (2010): for Bernoulli bins with spike probability :math:`p_t`,
+    Time-rescaling theorem (Brown, Barbieri, Ventura, Kass & Frank 2002; :func:`time_rescaling_ks`): if the
+    model's conditional intensity is right, the rescaled inter-spike intervals
+    :math:`\tau_k = \int_{t_{k-1}}^{t_k}\lambda(t)\,dt` are i.i.d. Exp(1), so :math:`z_k = 1 - e^{-\tau_k}` are
+    Uniform(0, 1), tested with Kolmogorov-Smirnov. For binned models the exact spike times within a bin are
+    unknown; we use the randomised discrete-time correction of Haslinger, Pipa & Brown (2010): for Bernoulli
+    bins with spike probability :math:`p_t`,
 
-.. math:: \tau_k = \sum_{t_{k-1} < t < t_k} q_t + \delta_k, \quad q_t = -\log(1 - p_t),
-    \quad \delta_k = -\log\bigl(1 - r_k (1 - e^{-q_{t_k}})\bigr), \; r_k \sim U(0, 1);
+    .. math:: \tau_k = \sum_{t_{k-1} < t < t_k} q_t + \delta_k, \quad q_t = -\log(1 - p_t),
+        \quad \delta_k = -\log\bigl(1 - r_k (1 - e^{-q_{t_k}})\bigr), \; r_k \sim U(0, 1);
 
-for Poisson counts the intensity is taken as constant within each bin and the spikes of a bin are placed
-at uniform random positions in it (exact for a piecewise-constant-rate Poisson process).
+    for Poisson counts the intensity is taken as constant within each bin and the spikes of a bin are placed
+    at uniform random positions in it (exact for a piecewise-constant-rate Poisson process).
+
+Statistics of spike trains (for posterior predictive checks, Gelman, Meng & Stern 1996)
+    Spike counts per neuron (:func:`spike_counts`); inter-spike intervals (:func:`interspike_intervals`,
+    :func:`isi_histogram`; ``c`` spikes in one bin are ``c`` spikes at the bin's time, i.e. zero intervals);
+    the peri-stimulus time histogram (:func:`psth`): with ``trial_length`` the recording is cut into repeated
+    trials of a frozen stimulus and averaged across them,
+    :math:`\mathrm{PSTH}(t) = \frac{1}{R\,\Delta}\sum_r \sum_{t' \in \text{window}(t)} s_{r,t'}`; without it,
+    the firing rate in consecutive windows. Each works on observed counts ``(T, N)`` and on replicates
+    ``(S, T, N)`` alike (replicates: :func:`probsnn.inference.idata.simulate_posterior_predictive`).
+
+Calibration of predictive probabilities
+    For predicted class probabilities :math:`p_{nk}` and labels :math:`y_n`, the confidence is
+    :math:`c_n = \max_k p_{nk}` and the prediction :math:`\hat y_n = \arg\max_k p_{nk}`. With the confidences
+    binned into ``M`` equal-width bins :math:`B_m`,
+
+    .. math::
+        \mathrm{ECE} = \sum_m \frac{|B_m|}{n} \bigl|\mathrm{acc}(B_m) - \mathrm{conf}(B_m)\bigr|,
+        \qquad \mathrm{NLL} = -\frac1n \sum_n \log p_{n y_n}
+
+    (Naeini et al. 2015; Guo et al. 2017): :func:`reliability_curve`, :func:`expected_calibration_error`,
+    :func:`negative_log_likelihood` (the figure is :func:`probsnn.plots.reliability_diagram`).
+    :func:`rate_decoder_probabilities` and :func:`first_spike_decoder_probabilities` turn posterior
+    predictive read-outs into class probabilities (the class whose neuron fires most, or first, averaged
+    over draws; ties split evenly).
+
+Calibration of inference
+    Simulation-based calibration (Talts et al. 2018): for parameters :math:`\theta^\ast` drawn from the prior
+    and data simulated from them, the rank of :math:`\theta^\ast` among :math:`L` (roughly independent)
+    posterior draws is uniform on :math:`\{0, \dots, L\}` exactly when the posterior is correct.
+    :func:`sbc_ranks` computes the ranks, :func:`rank_uniformity_test` a chi-square test of uniformity over
+    equal-width rank bins, and :func:`interval_coverage` the fraction of central credible intervals that
+    contain the truth.
+
+MCMC convergence
+    :func:`check_convergence`: split R-hat, bulk/tail ESS (Vehtari et al. 2021, with ArviZ) and divergences
+    of an ``InferenceData``, with a :class:`ConvergenceWarning` when they look bad.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from ._checks import check_float, check_int, positive_float, positive_int
 from .data import SpikeData
 
 __all__ = [
-    "homogeneous_log_likelihood",
-    "bits_per_spike",
-    "time_rescaling_ks",
-    "KSResult",
-    "smoothed_rate",
+    "homogeneous_log_likelihood", "bits_per_spike", "time_rescaling_ks", "KSResult", "smoothed_rate",
+    "spike_counts", "interspike_intervals", "isi_histogram", "psth",
+    "reliability_curve", "expected_calibration_error", "negative_log_likelihood", "rate_decoder_probabilities",
+    "first_spike_decoder_probabilities", "sbc_ranks", "rank_uniformity_test", "interval_coverage",
+    "central_interval", "ConvergenceWarning", "check_convergence",
 ]
 
 
+class ConvergenceWarning(UserWarning):
+    """A fit stopped before meeting its convergence criterion."""
+
+
+# ---------------------------------------------------------------- goodness of fit
 def homogeneous_log_likelihood(counts, observation, rate_per_bin=None) -> np.ndarray:
     """Log-likelihood per neuron of a constant-rate model (the rate defaults to the counts' own mean).
 
@@ -153,7 +199,289 @@ def smoothed_rate(counts, dt: float, width: float = 0.01) -> np.ndarray:
     """
     from scipy.ndimage import gaussian_filter1d
 
-    if not width > 0:
-        raise ValueError(f"width must be > 0 seconds, got {width!r}.")
+    width = positive_float("width (kernel standard deviation, seconds)", width)
     counts = np.asarray(counts, dtype=np.float64)
     return gaussian_filter1d(counts, sigma=width / dt, axis=0, mode="nearest") / dt
+
+
+# ---------------------------------------------------------------- statistics of spike trains
+def _check_spike_counts(counts, name="counts"):
+    counts = np.asarray(counts)
+    if counts.ndim not in (2, 3):
+        raise ValueError(f"{name} must have shape (T, N) or (n_draws, T, N), got {counts.shape}.")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
+        raise ValueError(f"{name} must hold non-negative integer spike counts.")
+    return counts.astype(np.int64)
+
+
+def spike_counts(counts) -> np.ndarray:
+    """Total spikes per neuron: ``(N,)`` for ``(T, N)`` counts, ``(S, N)`` for ``(S, T, N)`` replicates."""
+    counts = _check_spike_counts(counts)
+    return counts.sum(axis=-2)
+
+
+def interspike_intervals(counts, dt: float) -> list:
+    """Inter-spike intervals in seconds, one array per neuron, from binned counts ``(T, N)``.
+
+    A bin holding ``c`` spikes contributes ``c`` spikes at its time, so ``c - 1`` zero intervals.
+    """
+    counts = _check_spike_counts(counts)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must have shape (T, N), got {counts.shape}.")
+    dt = positive_float("dt (bin width in seconds)", dt)
+    out = []
+    for i in range(counts.shape[1]):
+        times = np.repeat(np.arange(counts.shape[0]), counts[:, i]) * dt
+        out.append(np.diff(times))
+    return out
+
+
+def isi_histogram(counts, dt: float, edges) -> np.ndarray:
+    """ISI histogram per neuron on ``edges`` (seconds), normalised to a density (integrates to the fraction
+    of intervals inside the edges); ``(N, B)`` for ``(T, N)`` counts, ``(S, N, B)`` for replicates.
+
+    Each row equals ``np.histogram(isi, edges)[0] / (len(isi) * np.diff(edges))`` (zeros when there is no
+    interval).
+    """
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("edges must be a strictly increasing 1-d array of at least two bin edges (seconds).")
+    counts = _check_spike_counts(counts)
+    batch = counts if counts.ndim == 3 else counts[None]
+    out = np.zeros((batch.shape[0], batch.shape[2], edges.size - 1))
+    for s, one in enumerate(batch):
+        for i, isi in enumerate(interspike_intervals(one, dt)):
+            if isi.size:
+                out[s, i] = np.histogram(isi, edges)[0] / (isi.size * np.diff(edges))
+    return out if counts.ndim == 3 else out[0]
+
+
+def psth(counts, dt: float, bin_width: float, trial_length: int | None = None):
+    """Peri-stimulus time histogram in spikes/s.
+
+    Parameters
+    ----------
+    counts : array (T, N) or (S, T, N)
+    dt : float
+        Bin width of ``counts`` in seconds.
+    bin_width : float
+        Width of the PSTH windows in seconds (a whole number of bins).
+    trial_length : int, optional
+        Bins per trial when the recording is ``R`` repeats of a frozen stimulus (``T`` must be a multiple);
+        the PSTH is then averaged over trials. Without it, the rate in consecutive windows of the recording.
+
+    Returns
+    -------
+    times : array (W,)
+        Start of each window in seconds (from trial onset, or from the recording's start).
+    rate : array (W, N) or (S, W, N)
+    """
+    counts = _check_spike_counts(counts)
+    dt = positive_float("dt (bin width in seconds)", dt)
+    width = int(round(bin_width / dt))
+    if width < 1 or abs(width * dt - bin_width) > 1e-9 * max(1.0, bin_width):
+        raise ValueError(f"bin_width must be a positive multiple of dt={dt}, got {bin_width!r}.")
+    batch = counts if counts.ndim == 3 else counts[None]
+    n_bins = batch.shape[1]
+    if trial_length is not None:
+        trial_length = check_int(f"trial_length (bins per trial, at least the window of {width} bins)", trial_length,
+                                 minimum=width)
+        if n_bins % trial_length:
+            raise ValueError(f"trial_length={trial_length} must divide the number of bins ({n_bins}): the recording "
+                             "must be a whole number of trials.")
+        batch = batch.reshape(batch.shape[0], n_bins // trial_length, trial_length, -1).mean(axis=1)
+        n_bins = trial_length
+    n_windows = n_bins // width
+    if n_windows < 1:
+        raise ValueError(f"bin_width ({width} bins) is longer than the data ({n_bins} bins).")
+    rate = batch[:, : n_windows * width].reshape(batch.shape[0], n_windows, width, -1).sum(axis=2) / (width * dt)
+    times = np.arange(n_windows) * width * dt
+    return times, (rate if counts.ndim == 3 else rate[0])
+
+
+# ---------------------------------------------------------------- calibration of predictive probabilities
+def _check_probs(probabilities, labels):
+    probabilities = np.asarray(probabilities, dtype=float)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 2:
+        raise ValueError(f"probabilities must have shape (n_examples, n_classes), got {probabilities.shape}.")
+    if labels.shape != (probabilities.shape[0],):
+        raise ValueError(f"labels must have shape ({probabilities.shape[0]},), got {labels.shape}.")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= probabilities.shape[1]:
+        raise ValueError(f"labels must be integers in [0, {probabilities.shape[1]}), got values "
+                         f"{np.unique(labels)[:10]}.")
+    if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0:
+        raise ValueError("probabilities must be finite and non-negative.")
+    sums = probabilities.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-6):
+        raise ValueError(f"each row of probabilities must sum to 1 (got sums from {sums.min():.4g} to "
+                         f"{sums.max():.4g}); normalise them first.")
+    return probabilities, labels
+
+
+def reliability_curve(probabilities, labels, n_bins: int = 10) -> dict:
+    """Per confidence bin: ``count``, mean ``confidence``, ``accuracy`` (NaN for empty bins) and ``edges``.
+
+    Bins are the ``n_bins`` equal-width intervals ``(a, b]`` of :math:`c_n = \\max_k p_{nk}` (the first also
+    holds 0).
+    """
+    probabilities, labels = _check_probs(probabilities, labels)
+    n_bins = positive_int("n_bins", n_bins)
+    confidence = probabilities.max(axis=1)
+    correct = (probabilities.argmax(axis=1) == labels).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)  # bins (a, b]
+    count = np.bincount(which, minlength=n_bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(which, confidence, n_bins) / count
+        acc = np.bincount(which, correct, n_bins) / count
+    return dict(edges=edges, count=count, confidence=conf, accuracy=acc)
+
+
+def expected_calibration_error(probabilities, labels, n_bins: int = 10) -> float:
+    """ECE with ``n_bins`` equal-width confidence bins (Guo et al. 2017, eq. 3; see the module docstring)."""
+    curve = reliability_curve(probabilities, labels, n_bins)
+    filled = curve["count"] > 0
+    weights = curve["count"][filled] / curve["count"].sum()
+    return float(np.sum(weights * np.abs(curve["accuracy"][filled] - curve["confidence"][filled])))
+
+
+def negative_log_likelihood(probabilities, labels, eps: float = 0.0) -> float:
+    """Mean :math:`-\\log p_{n y_n}` in nats; a zero probability on the true class gives ``inf`` unless ``eps``."""
+    probabilities, labels = _check_probs(probabilities, labels)
+    p = probabilities[np.arange(len(labels)), labels]
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(np.maximum(p, eps) if eps > 0 else p)))
+
+
+def rate_decoder_probabilities(counts) -> np.ndarray:
+    """Class probabilities from read-out spike counts ``(n_draws, n_examples, n_classes)``.
+
+    Each posterior(-predictive) draw votes for the class whose read-out neuron spiked most (ties share the
+    vote); the probability of a class is its share of the votes.
+    """
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 3:
+        raise ValueError(f"counts must have shape (n_draws, n_examples, n_classes), got {counts.shape}.")
+    winners = counts == counts.max(axis=2, keepdims=True)
+    votes = winners / winners.sum(axis=2, keepdims=True)
+    return votes.mean(axis=0)
+
+
+def first_spike_decoder_probabilities(spike_times) -> np.ndarray:
+    """Class probabilities from first-spike times ``(n_draws, n_examples, n_classes)`` (``inf``: no spike).
+
+    Each draw votes for the read-out neuron that fired first (ties, including no spike at all, share the vote).
+    """
+    times = np.asarray(spike_times, dtype=float)
+    if times.ndim != 3 or np.any(np.isnan(times)):
+        raise ValueError("spike_times must be a (n_draws, n_examples, n_classes) array without NaN (inf: no spike).")
+    winners = times == times.min(axis=2, keepdims=True)
+    votes = winners / winners.sum(axis=2, keepdims=True)
+    return votes.mean(axis=0)
+
+
+# ---------------------------------------------------------------- calibration of inference
+def sbc_ranks(truth, draws) -> np.ndarray:
+    """Rank of each true value among posterior draws: ``#{draws < truth}``, in ``0..L``.
+
+    Parameters
+    ----------
+    truth : array (n_datasets, ...)
+    draws : array (n_datasets, L, ...)
+        ``L`` posterior draws per dataset (thin the chains so that they are roughly independent).
+    """
+    truth = np.asarray(truth, dtype=float)
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim != truth.ndim + 1 or draws.shape[0] != truth.shape[0] or draws.shape[2:] != truth.shape[1:]:
+        raise ValueError(f"draws must have shape (n_datasets, L, ...) matching truth {truth.shape}, got {draws.shape}.")
+    return np.sum(draws < truth[:, None], axis=1)
+
+
+def rank_uniformity_test(ranks, n_draws: int, n_bins: int = 10):
+    """Chi-square test that SBC ranks (in ``0..n_draws``) are uniform, over ``n_bins`` equal rank bins.
+
+    Returns ``(statistic, p_value, bin_counts)``. ``n_draws + 1`` must be divisible by ``n_bins`` so every
+    bin holds the same number of rank values.
+    """
+    ranks = np.asarray(ranks).ravel()
+    n_draws = positive_int("n_draws", n_draws)
+    n_bins = positive_int("n_bins", n_bins)
+    if (n_draws + 1) % n_bins:
+        raise ValueError(f"n_draws + 1 = {n_draws + 1} must be divisible by n_bins = {n_bins}.")
+    if ranks.min() < 0 or ranks.max() > n_draws:
+        raise ValueError(f"ranks must lie in 0..{n_draws}.")
+    counts = np.bincount(ranks * n_bins // (n_draws + 1), minlength=n_bins)
+    statistic, p_value = stats.chisquare(counts)
+    return float(statistic), float(p_value), counts
+
+
+def central_interval(draws, level: float = 0.9, axis: int = 0) -> np.ndarray:
+    r"""The central ``level`` interval of ``draws`` along ``axis``: ``[lower, upper]``, the quantiles
+    :math:`(1 - \mathrm{level})/2` and :math:`(1 + \mathrm{level})/2` (stacked on a new first axis)."""
+    level = check_float("level", level, 0.0, 1.0, low_open=True, high_open=True)
+    return np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=axis)
+
+
+def interval_coverage(truth, draws, level: float = 0.9) -> np.ndarray:
+    """Whether the central ``level`` credible interval of ``draws`` (axis 1) contains ``truth``; bool array."""
+    truth = np.asarray(truth, dtype=float)
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim != truth.ndim + 1 or draws.shape[0] != truth.shape[0]:
+        raise ValueError(f"draws must have shape (n_datasets, L, ...) matching truth {truth.shape}, got {draws.shape}.")
+    lo, hi = central_interval(draws, level, axis=1)
+    return (truth >= lo) & (truth <= hi)
+
+
+# ---------------------------------------------------------------- MCMC convergence
+def check_convergence(idata, rhat_max: float = 1.01, ess_min: float = 100.0, warn: bool = True) -> dict:
+    """Largest split R-hat, smallest bulk ESS and number of divergences; warn when they look bad.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+    rhat_max : float
+        Warn when any R-hat exceeds this (Vehtari et al. 2021 recommend 1.01).
+    ess_min : float
+        Warn when any bulk ESS is below this.
+    warn : bool
+        Emit a :class:`ConvergenceWarning` listing the problems.
+
+    Returns
+    -------
+    dict with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``ok``.
+    """
+    import arviz as az
+
+    var_names = [v for v in idata.posterior.data_vars if not v.endswith("_filter")]
+    n_chains = idata.posterior.sizes["chain"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ess_bulk = az.ess(idata, var_names=var_names, method="bulk")
+        ess_tail = az.ess(idata, var_names=var_names, method="tail")
+        rhat = az.rhat(idata, var_names=var_names) if n_chains > 1 else None
+
+    def extreme(ds, fn):
+        values = [np.asarray(ds[v]).ravel() for v in ds.data_vars]
+        values = np.concatenate(values) if values else np.array([np.nan])
+        values = values[np.isfinite(values)]
+        return float(fn(values)) if values.size else float("nan")
+
+    out = dict(
+        max_rhat=extreme(rhat, np.max) if rhat is not None else float("nan"),
+        min_ess_bulk=extreme(ess_bulk, np.min),
+        min_ess_tail=extreme(ess_tail, np.min),
+        divergences=int(np.asarray(idata.sample_stats["diverging"]).sum()) if "diverging" in idata.sample_stats else 0,
+    )
+    problems = []
+    if n_chains > 1 and not out["max_rhat"] <= rhat_max:
+        problems.append(f"max R-hat {out['max_rhat']:.4f} > {rhat_max}")
+    if not out["min_ess_bulk"] >= ess_min:
+        problems.append(f"min bulk ESS {out['min_ess_bulk']:.0f} < {ess_min:.0f}")
+    if out["divergences"] > 0:
+        problems.append(f"{out['divergences']} divergent transitions")
+    out["ok"] = not problems
+    if problems and warn:
+        warnings.warn("NUTS: " + "; ".join(problems) + ". Run longer chains (num_warmup/num_samples), raise "
+                      "target_accept_prob, or reparametrise the prior.", ConvergenceWarning, stacklevel=3)
+    return out

@@ -1,14 +1,25 @@
-"""Plots for fitted spiking models: filters with error bands, raster vs predicted rate, KS plots.
+"""Every figure of probsnn: MAP fits (:func:`plot_filters`, :func:`plot_raster_rate`, :func:`plot_ks`),
+posteriors (:func:`plot_posterior_filters`, :func:`plot_rate_bands`, :func:`plot_coupling_intervals`),
+posterior predictive checks (:func:`plot_count_ppc`, :func:`plot_isi_ppc`, :func:`plot_psth_ppc`) and
+calibration (:func:`reliability_diagram`).
 
-Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``; save it with
-``fig.savefig(path)``. Matplotlib is imported lazily with the non-interactive Agg backend when no backend
-has been chosen yet.
+The figures draw the numbers computed in :mod:`probsnn.diagnostics` and :mod:`probsnn.inference.idata`, so
+what is plotted is what is tested. Every function returns a :class:`matplotlib.figure.Figure` and never
+calls ``plt.show()``; save it with ``fig.savefig(path)``. Matplotlib is imported lazily with the
+non-interactive Agg backend when no backend has been chosen yet.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_filters", "plot_raster_rate", "plot_ks"]
+from .diagnostics import (central_interval, expected_calibration_error, isi_histogram, negative_log_likelihood,
+                          psth, reliability_curve, smoothed_rate, spike_counts)
+from .inference.idata import filter_credible_bands
+
+__all__ = [
+    "plot_filters", "plot_raster_rate", "plot_ks", "plot_posterior_filters", "plot_rate_bands",
+    "plot_coupling_intervals", "plot_count_ppc", "plot_isi_ppc", "plot_psth_ppc", "reliability_diagram",
+]
 
 
 def _pyplot():
@@ -102,8 +113,6 @@ def plot_raster_rate(data, predicted_rate, window=None, smoothing: float = 0.01,
     smoothing : float
         Standard deviation (s) of the Gaussian used to smooth the observed spikes.
     """
-    from .diagnostics import smoothed_rate
-
     plt = _pyplot()
     predicted_rate = np.asarray(predicted_rate)
     times = data.t_start + (np.arange(data.n_bins) + 0.5) * data.dt
@@ -156,3 +165,198 @@ def plot_ks(ks_result, names, title: str = ""):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- posteriors and predictive checks
+def plot_count_ppc(observed_counts, replicated_counts, names=None, ax=None, title: str = ""):
+    """Histogram of replicated total spike counts per neuron with the observed count (vertical line).
+
+    The bars are ``np.histogram(spike_counts(replicated_counts)[:, i], bins="auto")``; the posterior
+    predictive p-value :math:`\\Pr(T(s^{\\rm rep}) \\ge T(s))` is shown in each panel's title.
+    """
+    plt = _pyplot()
+    observed = spike_counts(observed_counts)
+    replicated = spike_counts(replicated_counts)
+    if replicated.ndim != 2 or replicated.shape[1] != observed.shape[0]:
+        raise ValueError("replicated_counts must have shape (S, T, N) with the observed counts' N.")
+    n = observed.shape[0]
+    names = names or [f"n{i}" for i in range(n)]
+    if ax is None:
+        fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4), squeeze=False)
+        axes = axes[0]
+    else:
+        axes = np.atleast_1d(ax)
+        fig = axes[0].figure
+    for i in range(n):
+        heights, edges = np.histogram(replicated[:, i], bins="auto")
+        axes[i].bar(edges[:-1], heights, width=np.diff(edges), align="edge", color="C0", alpha=0.6,
+                    label="replicated")
+        axes[i].axvline(observed[i], color="k", lw=2, label="observed")
+        p = float(np.mean(replicated[:, i] >= observed[i]))
+        axes[i].set(title=f"{names[i]}: p = {p:.2f}", xlabel="spike count")
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_isi_ppc(observed_counts, replicated_counts, dt: float, edges, names=None, level: float = 0.9,
+                 title: str = ""):
+    """Observed ISI density (steps) against the replicates' median and central ``level`` band, per neuron."""
+    plt = _pyplot()
+    observed = isi_histogram(observed_counts, dt, edges)  # [N, B]
+    replicated = isi_histogram(replicated_counts, dt, edges)  # [S, N, B]
+    edges = np.asarray(edges, dtype=float)
+    n = observed.shape[0]
+    names = names or [f"n{i}" for i in range(n)]
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 2.5), squeeze=False)
+    ms = edges * 1e3
+    for i in range(n):
+        ax = axes[0, i]
+        lo, hi = central_interval(replicated[:, i], level)
+        ax.fill_between(ms, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post", color="C0", alpha=0.3,
+                        label=f"replicated {level:.0%}")
+        ax.step(ms, np.append(np.median(replicated[:, i], axis=0), np.nan), where="post", color="C0",
+                label="replicated median")
+        ax.step(ms, np.append(observed[i], observed[i][-1]), where="post", color="k", label="observed")
+        ax.set(title=names[i], xlabel="ISI (ms)", ylabel="density (1/s)")
+    axes[0, 0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_psth_ppc(observed_counts, replicated_counts, dt: float, bin_width: float, trial_length=None, names=None,
+                  level: float = 0.9, title: str = ""):
+    """Observed PSTH against the replicates' mean and central ``level`` band, one panel per neuron."""
+    plt = _pyplot()
+    times, observed = psth(observed_counts, dt, bin_width, trial_length)
+    _, replicated = psth(replicated_counts, dt, bin_width, trial_length)
+    n = observed.shape[1]
+    names = names or [f"n{i}" for i in range(n)]
+    fig, axes = plt.subplots(n, 1, figsize=(8, 1.8 * n), squeeze=False, sharex=True)
+    centre = times + 0.5 * bin_width
+    for i in range(n):
+        ax = axes[i, 0]
+        lo, hi = central_interval(replicated[:, :, i], level)
+        ax.fill_between(centre, lo, hi, color="C0", alpha=0.3, label=f"replicated {level:.0%}")
+        ax.plot(centre, replicated[:, :, i].mean(axis=0), color="C0", label="replicated mean")
+        ax.plot(centre, observed[:, i], color="k", lw=1, label="observed")
+        ax.set(ylabel=f"{names[i]} (Hz)")
+    axes[-1, 0].set_xlabel("time from trial onset (s)" if trial_length else "time (s)")
+    axes[0, 0].legend(fontsize=7, ncol=3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_bands(idata, data, window=None, level: float = 0.9, neuron: int = 0, ax=None, title: str = ""):
+    """Posterior predictive firing rate (conditional intensity, Hz) with a central ``level`` credible band.
+
+    Uses ``idata.posterior_predictive["rate"]`` (fit with ``posterior_predictive=True``); observed spikes
+    are drawn as ticks. ``window`` is ``(start_bin, stop_bin)``.
+    """
+    plt = _pyplot()
+    if not hasattr(idata, "posterior_predictive") or "rate" not in idata.posterior_predictive:
+        raise ValueError("idata has no posterior_predictive rate: fit with posterior_predictive=True.")
+    rate = np.asarray(idata.posterior_predictive["rate"].values)[..., neuron]  # [C, S, T]
+    rate = rate.reshape(-1, rate.shape[-1])
+    start, stop = window if window is not None else (0, rate.shape[1])
+    if not 0 <= start < stop <= rate.shape[1]:
+        raise ValueError(f"window must satisfy 0 <= start < stop <= {rate.shape[1]}, got {window!r}.")
+    t = data.t_start + data.dt * np.arange(start, stop)
+    lo, hi = central_interval(rate[:, start:stop], level)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 2.5))
+    ax.fill_between(t, lo, hi, color="C1", alpha=0.35, label=f"{level:.0%} credible band")
+    ax.plot(t, rate[:, start:stop].mean(axis=0), color="C1", lw=1, label="posterior mean rate")
+    spikes = np.flatnonzero(np.asarray(data.counts)[start:stop, neuron])
+    top = float(np.max(hi)) if hi.size else 1.0
+    ax.plot(t[spikes], np.full(spikes.shape, 1.05 * top), "|", color="k", ms=6, label="observed spikes")
+    ax.set(xlabel="time (s)", ylabel="rate (Hz)", title=title or "posterior predictive firing rate")
+    ax.legend(fontsize=7, loc="upper right")
+    return ax.figure
+
+
+def plot_coupling_intervals(rows, level: float = 0.9, ax=None, title: str = ""):
+    """Forest plot of :func:`~probsnn.inference.idata.coupling_strength_intervals` rows (and the truth, if given)."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 0.3 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    for k, row in zip(y, rows):
+        color = "C3" if row["credibly_nonzero"] else "C0"
+        ax.plot([row["lower"], row["upper"]], [k, k], color=color, lw=2)
+        ax.plot(row["mean"], k, "o", color=color)
+        if "truth" in row:
+            ax.plot(row["truth"], k, "x", color="k", ms=7)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_yticks(y, [f"{r['pre']} -> {r['post']}" for r in rows])
+    ax.set(xlabel="integrated coupling (sum over lags)",
+           title=title or f"couplings: {level:.0%} intervals (red: excludes 0; x: truth)")
+    return ax.figure
+
+
+def plot_posterior_filters(net, idata, dt: float = 1.0, level: float = 0.9, title: str = "", truth=None):
+    """Posterior mean filters in lag space with central ``level`` credible bands, one row per neuron.
+
+    ``truth`` (optional) is a dict with ``stimulus_filter`` / ``coupling_filter`` arrays (as in
+    :func:`probsnn.inference.idata.posterior_filters`) drawn as dashed lines.
+    """
+    plt = _pyplot()
+    post = idata.posterior
+    bands = filter_credible_bands(idata, level)
+    n = net.n_neurons
+    fig, axes = plt.subplots(n, 2, figsize=(9, 2.4 * n), squeeze=False)
+    for i in range(n):
+        for col, (var, label) in enumerate((("stimulus_filter", "stimulus filter"),
+                                            ("coupling_filter", "history / coupling"))):
+            ax = axes[i, col]
+            if var not in bands:
+                ax.set_axis_off()
+                continue
+            band = bands[var]
+            lags = band["lags"] * dt * 1e3
+            for m in range(band["mean"].shape[1]):
+                if not (np.any(band["mean"][i, m]) or np.any(band["upper"][i, m])):
+                    continue  # a masked (absent) kernel
+                name = (f"from {post.coords['presynaptic'].values[m]}" if var == "coupling_filter" else f"dim {m}")
+                line, = ax.plot(lags, band["mean"][i, m], label=name)
+                ax.fill_between(lags, band["lower"][i, m], band["upper"][i, m], color=line.get_color(), alpha=0.25)
+                if truth is not None and var in truth:
+                    ax.plot(lags, np.asarray(truth[var])[i, m], "--", color=line.get_color(), lw=1)
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set(title=f"{net.neuron_names[i]}: {label}", xlabel="lag (ms)")
+            ax.legend(fontsize=7)
+    fig.suptitle(title or f"posterior mean filters, {level:.0%} credible bands")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- calibration
+def reliability_diagram(probabilities, labels, n_bins: int = 10, ax=None, title: str = ""):
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the ECE/NLL.
+
+    Draws :func:`probsnn.diagnostics.reliability_curve`; the title reports
+    :func:`~probsnn.diagnostics.expected_calibration_error` and
+    :func:`~probsnn.diagnostics.negative_log_likelihood`.
+    """
+    plt = _pyplot()
+    curve = reliability_curve(probabilities, labels, n_bins)
+    ece = expected_calibration_error(probabilities, labels, n_bins)
+    nll = negative_log_likelihood(probabilities, labels, eps=1e-12)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    centres = 0.5 * (curve["edges"][1:] + curve["edges"][:-1])
+    width = 1.0 / n_bins
+    filled = curve["count"] > 0
+    ax.bar(centres[filled], curve["accuracy"][filled], width=width * 0.9, color="C0", alpha=0.7, label="accuracy")
+    ax.plot(curve["confidence"][filled], curve["accuracy"][filled], "o", color="C1", label="(confidence, accuracy)")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
+           title=title or f"ECE = {ece:.3f}, NLL = {nll:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax.figure

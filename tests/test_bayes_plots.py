@@ -1,11 +1,14 @@
-"""Posterior predictive statistics and plots (probsnn.bayes_plots): the plotted numbers against NumPy."""
+"""Posterior predictive statistics (probsnn.diagnostics), posterior summaries (probsnn.inference.idata) and their
+figures (probsnn.plots): the plotted numbers against NumPy."""
 import jax
 import matplotlib
 import numpy as np
 import pytest
 
 import probsnn as ps
-from probsnn import basis, bayes_plots
+from probsnn import basis, diagnostics, plots
+from probsnn.inference.idata import (coupling_strength_intervals, filter_credible_bands,
+                                    simulate_posterior_predictive, to_inference_data)
 
 matplotlib.use("Agg")
 
@@ -20,12 +23,12 @@ def counts():
 
 def test_isi_histogram_equals_numpy(counts):
     dt, edges = 0.001, np.arange(0, 0.101, 0.005)
-    isi = bayes_plots.interspike_intervals(counts, dt)
+    isi = diagnostics.interspike_intervals(counts, dt)
     for i in range(2):
         times = np.repeat(np.arange(counts.shape[0]), counts[:, i]) * dt
         np.testing.assert_allclose(isi[i], np.diff(times))
     assert np.sum(isi[0] == 0) == 1
-    hist = bayes_plots.isi_histogram(counts, dt, edges)
+    hist = diagnostics.isi_histogram(counts, dt, edges)
     for i in range(2):
         expected = np.histogram(isi[i], edges)[0] / (isi[i].size * np.diff(edges))
         np.testing.assert_allclose(hist[i], expected)
@@ -33,9 +36,9 @@ def test_isi_histogram_equals_numpy(counts):
                                    * np.mean((isi[i] >= edges[0]) & (isi[i] <= edges[-1])))
     # batched replicates give the same rows; the plot draws exactly these numbers
     replicated = np.stack([counts, counts[::-1]])
-    batch = bayes_plots.isi_histogram(replicated, dt, edges)
+    batch = diagnostics.isi_histogram(replicated, dt, edges)
     np.testing.assert_allclose(batch[0], hist)
-    fig = bayes_plots.plot_isi_ppc(counts, replicated, dt, edges)
+    fig = plots.plot_isi_ppc(counts, replicated, dt, edges)
     observed_line = [line for line in fig.axes[0].lines if line.get_label() == "observed"][0]
     np.testing.assert_allclose(observed_line.get_ydata()[:-1], hist[0])
     median_line = [line for line in fig.axes[1].lines if line.get_label() == "replicated median"][0]
@@ -44,18 +47,18 @@ def test_isi_histogram_equals_numpy(counts):
 
 def test_psth_and_counts_by_hand(counts):
     dt = 0.001
-    times, rate = bayes_plots.psth(counts, dt, bin_width=0.01, trial_length=500)
+    times, rate = diagnostics.psth(counts, dt, bin_width=0.01, trial_length=500)
     trials = counts.reshape(6, 500, 2).mean(axis=0)
     np.testing.assert_allclose(rate, trials.reshape(50, 10, 2).sum(axis=1) / 0.01)
     np.testing.assert_allclose(times, np.arange(50) * 0.01)
-    _, rate_all = bayes_plots.psth(counts, dt, bin_width=0.1)
+    _, rate_all = diagnostics.psth(counts, dt, bin_width=0.1)
     np.testing.assert_allclose(rate_all, counts.reshape(30, 100, 2).sum(axis=1) / 0.1)
     replicated = np.stack([counts, np.roll(counts, 7, axis=0), counts[::-1]])
-    np.testing.assert_array_equal(bayes_plots.spike_counts(replicated), replicated.sum(axis=1))
-    fig = bayes_plots.plot_count_ppc(counts, replicated)
+    np.testing.assert_array_equal(diagnostics.spike_counts(replicated), replicated.sum(axis=1))
+    fig = plots.plot_count_ppc(counts, replicated)
     heights = [p.get_height() for p in fig.axes[0].patches]
     np.testing.assert_allclose(heights, np.histogram(replicated.sum(axis=1)[:, 0], bins="auto")[0])
-    fig = bayes_plots.plot_psth_ppc(counts, replicated, dt, 0.01, trial_length=500)
+    fig = plots.plot_psth_ppc(counts, replicated, dt, 0.01, trial_length=500)
     observed = [line for line in fig.axes[1].lines if line.get_label() == "observed"][0]
     np.testing.assert_allclose(observed.get_ydata(), rate[:, 1])
 
@@ -75,7 +78,7 @@ def test_coupling_strength_intervals_and_filter_bands():
     idata = _idata_with_coupling(draws)
     truth = np.zeros((2, 2, 3))
     truth[1, 0] = 0.5
-    rows = {(r["pre"], r["post"]): r for r in bayes_plots.coupling_strength_intervals(idata, 0.9, truth=truth)}
+    rows = {(r["pre"], r["post"]): r for r in coupling_strength_intervals(idata, 0.9, truth=truth)}
     assert set(rows) == {("a", "b"), ("b", "a")}  # self-history kernels are left out
     strength = draws.sum(axis=-1).reshape(-1, 2, 2)
     lo, hi = np.quantile(strength[:, 1, 0], [0.05, 0.95])
@@ -84,42 +87,40 @@ def test_coupling_strength_intervals_and_filter_bands():
     assert rows["a", "b"]["p_positive"] == pytest.approx(np.mean(strength[:, 1, 0] > 0))
     assert rows["b", "a"]["credibly_nonzero"] == bool(np.quantile(strength[:, 0, 1], 0.05) > 0
                                                       or np.quantile(strength[:, 0, 1], 0.95) < 0)
-    bands = bayes_plots.filter_credible_bands(idata, 0.8)["coupling_filter"]
+    bands = filter_credible_bands(idata, 0.8)["coupling_filter"]
     flat = draws.reshape((-1, 2, 2, 3))
     np.testing.assert_allclose(bands["lower"], np.quantile(flat, 0.1, axis=0))
     np.testing.assert_allclose(bands["upper"], np.quantile(flat, 0.9, axis=0))
     np.testing.assert_allclose(bands["mean"], flat.mean(axis=0))
     with pytest.raises(ValueError, match="truth"):
-        bayes_plots.coupling_strength_intervals(idata, 0.9, truth=np.zeros((2, 2)))
+        coupling_strength_intervals(idata, 0.9, truth=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="level"):
-        bayes_plots.filter_credible_bands(idata, 1.5)
+        filter_credible_bands(idata, 1.5)
 
 
 def test_posterior_predictive_replicates_are_network_simulations():
     """A posterior whose draws all equal the truth replicates exactly net.simulate with the same keys."""
-    from probsnn.inference.convert import to_inference_data
-
     net = ps.GLMNetwork(2, history_basis=basis.raised_cosine_log(2, 10), observation="bernoulli")
     truth = net.init_params(bias=-2.0)
     data = net.simulate_data(truth, jax.random.PRNGKey(0), n_steps=200)
     draws = {"coupling_weights": np.broadcast_to(np.asarray(truth.coupling_weights) - 0.5, (1, 4, 2, 2, 2)),
              "bias": np.full((1, 4, 2), -2.0)}
     idata = to_inference_data(net, data, draws, log_likelihood=None, compute_lp=False)
-    rep = bayes_plots.simulate_posterior_predictive(net, idata, n_steps=200, num_draws=3, seed=5)
+    rep = simulate_posterior_predictive(net, idata, n_steps=200, num_draws=3, seed=5)
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     params = truth._replace(coupling_weights=truth.coupling_weights - 0.5)
     for s in range(3):
         np.testing.assert_array_equal(rep[s], np.asarray(net.simulate(params, keys[s], n_steps=200)[0]))
     with pytest.raises(ValueError, match="num_draws"):
-        bayes_plots.simulate_posterior_predictive(net, idata, n_steps=200, num_draws=5)
+        simulate_posterior_predictive(net, idata, n_steps=200, num_draws=5)
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: bayes_plots.spike_counts(np.array([[0.5, 1.0]])), "integer"),
-    (lambda: bayes_plots.isi_histogram(np.zeros((10, 1)), 0.001, [0.01, 0.0]), "edges"),
-    (lambda: bayes_plots.interspike_intervals(np.zeros((10, 1)), -1.0), "dt"),
-    (lambda: bayes_plots.psth(np.zeros((100, 1)), 0.001, 0.0105), "bin_width"),
-    (lambda: bayes_plots.psth(np.zeros((100, 1)), 0.001, 0.01, trial_length=30), "trial_length"),
+    (lambda: diagnostics.spike_counts(np.array([[0.5, 1.0]])), "integer"),
+    (lambda: diagnostics.isi_histogram(np.zeros((10, 1)), 0.001, [0.01, 0.0]), "edges"),
+    (lambda: diagnostics.interspike_intervals(np.zeros((10, 1)), -1.0), "dt"),
+    (lambda: diagnostics.psth(np.zeros((100, 1)), 0.001, 0.0105), "bin_width"),
+    (lambda: diagnostics.psth(np.zeros((100, 1)), 0.001, 0.01, trial_length=30), "trial_length"),
 ])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):

@@ -1,8 +1,9 @@
-"""Calibration metrics (probsnn.inference.calibration) against hand-computed values."""
+"""Calibration metrics (probsnn.diagnostics) and the reliability diagram (probsnn.plots) against hand-computed values."""
 import numpy as np
 import pytest
 
-from probsnn.inference import calibration as cal
+from probsnn import diagnostics as cal
+from probsnn import plots
 
 
 def test_ece_and_nll_hand_computed():
@@ -61,5 +62,5 @@ def test_reliability_diagram_draws():
 
     matplotlib.use("Agg")
     p = np.array([[0.9, 0.1], [0.2, 0.8]])
-    fig = cal.reliability_diagram(p, np.array([0, 1]))
+    fig = plots.reliability_diagram(p, np.array([0, 1]))
     assert "ECE" in fig.axes[0].get_title()

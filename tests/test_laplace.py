@@ -5,7 +5,7 @@ from _bayes_helpers import flat_truth_and_draws, sbc_problem
 
 import probsnn as ps
 from probsnn.inference import laplace_posterior
-from probsnn.inference.calibration import interval_coverage, rank_uniformity_test, sbc_ranks
+from probsnn.diagnostics import interval_coverage, rank_uniformity_test, sbc_ranks
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_from_a_map_result(problem):
     # the sample sd of 2000 draws has relative sd 1/sqrt(2 * 2000) = 1.6%; 10% is > 6 of them (100 neurons)
     np.testing.assert_allclose(sd, np.asarray(fit.standard_errors.bias), rtol=0.1)
     # independent draws split into chains: R-hat about 1, ESS about the number of draws
-    summary = ps.inference.mcmc.check_convergence(idata, warn=False)
+    summary = ps.diagnostics.check_convergence(idata, warn=False)
     assert summary["max_rhat"] < 1.02 and summary["min_ess_bulk"] > 1000
     with pytest.raises(TypeError):
         laplace_posterior(net, data, fit="map")

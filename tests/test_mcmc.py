@@ -10,10 +10,9 @@ from _bayes_helpers import flat_truth_and_draws, sbc_problem
 
 import probsnn as ps
 from probsnn import basis
+from probsnn.diagnostics import ConvergenceWarning, interval_coverage, rank_uniformity_test, sbc_ranks
 from probsnn.inference import fit_nuts
-from probsnn.inference.calibration import interval_coverage, rank_uniformity_test, sbc_ranks
 from probsnn.inference.mcmc import laplace_inverse_mass
-from probsnn.inference.map import ConvergenceWarning
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def test_bad_prior_types_raise():
                                       LaplacePrior(0.7)])
 def test_init_values_from_map_reproduce_the_weights(coupling):
     """The model run at init_values_from_map(params) has exactly params as its weights (any prior)."""
-    from probsnn.inference.convert import init_values_from_map
+    from probsnn.inference.idata import init_values_from_map
     from probsnn.inference.laplace import resolve_priors
 
     net = _net()
@@ -101,7 +101,7 @@ def test_structured_priors_work_under_jit():
     """NUTS and SVI evaluate the model's log density under jax.jit: every structured prior must trace."""
     from numpyro.infer.util import log_density
 
-    from probsnn.inference.convert import init_values_from_map
+    from probsnn.inference.idata import init_values_from_map
     from probsnn.inference.laplace import resolve_priors
 
     net = _net()

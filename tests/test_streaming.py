@@ -1,4 +1,4 @@
-"""Tests of probsnn.streaming: sources, predictive probabilities, learning, checkpoint/resume, the CLI command."""
+"""Tests of probsnn.streaming: sources, predictive probabilities, learning, checkpoint/resume, and `probsnn stream`."""
 import argparse
 import math
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from probsnn import streaming
+from probsnn.cli import stream as stream_cli
 from probsnn.streaming import StreamingPredictor, persistence_log_loss, read_csv_column
 
 SMALL = dict(n_latent=3, window=4, n_basis=2, n_samples=2, seed=1)
@@ -86,7 +87,7 @@ def test_stream_cli_with_checkpoint_resume(tmp_path, capsys):
     csv_path.write_text("value\n" + "\n".join(str(v) for v in _periodic(30)) + "\n")
     parser = argparse.ArgumentParser(prog="probsnn")
     sub = parser.add_subparsers(dest="command")
-    streaming.add_cli(sub)
+    stream_cli.add_parser(sub)
     ckpt, out = tmp_path / "c.pkl", tmp_path / "pred.csv"
     common = [str(csv_path), "--column", "value", "--bins", "3", "--warmup", "30", "--latent", "2", "--samples", "1",
               "--checkpoint", str(ckpt), "--out", str(out)]

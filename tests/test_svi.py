@@ -4,7 +4,7 @@ import pytest
 from _bayes_helpers import flat_truth_and_draws, sbc_problem
 
 from probsnn.inference import fit_svi
-from probsnn.inference.calibration import interval_coverage
+from probsnn.diagnostics import interval_coverage
 
 
 def test_svi_coverage_and_agreement_with_the_mode():

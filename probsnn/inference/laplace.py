@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._checks import check_int, positive_int
 from ..models.priors import GaussianPrior, GLMPriors
 
 __all__ = ["laplace_posterior", "gaussian_precision", "resolve_priors"]
@@ -134,25 +135,22 @@ def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 10
         Draws per chain.
     num_chains : int
         Independent draws are split into this many "chains" (``(num_chains, num_samples)``), so that
-        ArviZ's split R-hat and ESS (:func:`probsnn.check_convergence`) can be reported beside NUTS; for
-        exact independent draws R-hat is about 1 and the ESS about the number of draws.
+        ArviZ's split R-hat and ESS (:func:`probsnn.diagnostics.check_convergence`) can be reported beside
+        NUTS; for exact independent draws R-hat is about 1 and the ESS about the number of draws.
     seed : int
-    log_likelihood, posterior_predictive : see :func:`probsnn.inference.convert.to_inference_data`
+    log_likelihood, posterior_predictive : see :func:`probsnn.inference.idata.to_inference_data`
 
     Returns
     -------
     arviz.InferenceData
         ``num_chains`` chains of independent draws; ``attrs["method"] == "laplace"``.
     """
-    from .convert import to_inference_data
+    from .idata import to_inference_data
     from .map import MAPResult
 
     net.check_data(data)
-    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 2:
-        raise ValueError(f"num_samples must be an integer >= 2, got {num_samples!r}.")
-    if isinstance(num_chains, bool) or int(num_chains) != num_chains or num_chains < 1:
-        raise ValueError(f"num_chains must be an integer >= 1, got {num_chains!r}.")
-    num_samples, num_chains = int(num_samples), int(num_chains)
+    num_samples = check_int("num_samples", num_samples, minimum=2)
+    num_chains = positive_int("num_chains", num_chains)
     start = time.perf_counter()
     priors_r = resolve_priors(priors)
     design = net.design_matrix(data) if design is None else design

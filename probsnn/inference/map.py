@@ -36,15 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import positive_float, positive_int
 from ..data import SpikeData
+from ..diagnostics import ConvergenceWarning
 from ..models.priors import GaussianPrior
 from ..neurons.glm import GLMNetwork, GLMParams
 
 __all__ = ["fit_map", "MAPResult", "ConvergenceWarning"]
-
-
-class ConvergenceWarning(UserWarning):
-    """A fit stopped before meeting its convergence criterion."""
 
 
 @dataclass
@@ -396,14 +394,12 @@ def fit_map(
     MAPResult
     """
     net.check_data(data)
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    max_iter = positive_int("max_iter", max_iter)
     precision_np = _check_prior(prior, net)
     dtype = jnp.result_type(float)
     if tol is None:
         tol = 1e-7 if dtype == jnp.float64 else 1e-4
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}.")
+    tol = positive_float("tol", tol)
     if init is None:
         weights = jnp.asarray(_initial_weights(net, data, precision_np), dtype)
     else:

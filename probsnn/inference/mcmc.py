@@ -16,8 +16,8 @@ with the step size still adapted during warm-up. This makes the sampler's geomet
 NUTS needs few leapfrog steps per effectively independent draw. ``mass="diag"`` / ``"dense"`` use NumPyro's
 own windowed adaptation instead (the default for structured sparsity / hierarchical priors).
 
-Convergence diagnostics (split R-hat, bulk ESS, divergences) are computed with ArviZ after sampling and
-surfaced as :class:`ConvergenceWarning` warnings.
+Convergence diagnostics (split R-hat, bulk ESS, divergences) are computed with ArviZ after sampling
+(:func:`probsnn.diagnostics.check_convergence`) and surfaced as :class:`ConvergenceWarning` warnings.
 """
 from __future__ import annotations
 
@@ -26,20 +26,16 @@ import warnings
 
 import numpy as np
 
+from .._checks import check_float, check_int, one_of, positive_int
 from ..data import SpikeData
+from ..diagnostics import check_convergence
+from .idata import _check_block, init_values_from_map, to_inference_data
 from .laplace import gaussian_precision, mode_and_covariance, resolve_priors
-from .map import ConvergenceWarning
 
-__all__ = ["fit_nuts", "check_convergence"]
+__all__ = ["fit_nuts"]
 
 _CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 _MASS = ("laplace", "diag", "dense")
-
-
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def laplace_inverse_mass(net, covariance, present_sites) -> np.ndarray:
@@ -57,57 +53,6 @@ def laplace_inverse_mass(net, covariance, present_sites) -> np.ndarray:
     for i in range(n):
         full[i * f : (i + 1) * f, i * f : (i + 1) * f] = covariance[i]
     return full[np.ix_(order, order)]
-
-
-def check_convergence(idata, rhat_max: float = 1.01, ess_min: float = 100.0, warn: bool = True) -> dict:
-    """Largest split R-hat, smallest bulk ESS and number of divergences; warn when they look bad.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-    rhat_max : float
-        Warn when any R-hat exceeds this (Vehtari et al. 2021 recommend 1.01).
-    ess_min : float
-        Warn when any bulk ESS is below this.
-
-    Returns
-    -------
-    dict with ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``ok``.
-    """
-    import arviz as az
-
-    var_names = [v for v in idata.posterior.data_vars if not v.endswith("_filter")]
-    n_chains = idata.posterior.sizes["chain"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ess_bulk = az.ess(idata, var_names=var_names, method="bulk")
-        ess_tail = az.ess(idata, var_names=var_names, method="tail")
-        rhat = az.rhat(idata, var_names=var_names) if n_chains > 1 else None
-
-    def extreme(ds, fn):
-        values = [np.asarray(ds[v]).ravel() for v in ds.data_vars]
-        values = np.concatenate(values) if values else np.array([np.nan])
-        values = values[np.isfinite(values)]
-        return float(fn(values)) if values.size else float("nan")
-
-    out = dict(
-        max_rhat=extreme(rhat, np.max) if rhat is not None else float("nan"),
-        min_ess_bulk=extreme(ess_bulk, np.min),
-        min_ess_tail=extreme(ess_tail, np.min),
-        divergences=int(np.asarray(idata.sample_stats["diverging"]).sum()) if "diverging" in idata.sample_stats else 0,
-    )
-    problems = []
-    if n_chains > 1 and not out["max_rhat"] <= rhat_max:
-        problems.append(f"max R-hat {out['max_rhat']:.4f} > {rhat_max}")
-    if not out["min_ess_bulk"] >= ess_min:
-        problems.append(f"min bulk ESS {out['min_ess_bulk']:.0f} < {ess_min:.0f}")
-    if out["divergences"] > 0:
-        problems.append(f"{out['divergences']} divergent transitions")
-    out["ok"] = not problems
-    if problems and warn:
-        warnings.warn("NUTS: " + "; ".join(problems) + ". Run longer chains (num_warmup/num_samples), raise "
-                      "target_accept_prob, or reparametrise the prior.", ConvergenceWarning, stacklevel=3)
-    return out
 
 
 def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_samples: int = 500,
@@ -169,30 +114,24 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
 
     from ..models.glm import glm_network
     from ..neurons.glm import GLMParams
-    from .convert import init_values_from_map, to_inference_data
     from .map import MAPResult, fit_map
 
     if float64:
         numpyro.enable_x64()
     net.check_data(data)
-    num_warmup = _positive_int("num_warmup", num_warmup, 0)
-    num_samples = _positive_int("num_samples", num_samples)
-    num_chains = _positive_int("num_chains", num_chains)
-    thinning = _positive_int("thinning", thinning)
-    max_tree_depth = _positive_int("max_tree_depth", max_tree_depth)
-    if chain_method not in _CHAIN_METHODS:
-        raise ValueError(f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}.")
-    if not 0 < target_accept_prob < 1:
-        raise ValueError(f"target_accept_prob must lie in (0, 1), got {target_accept_prob!r}.")
-    from .convert import _check_block
-
+    num_warmup = check_int("num_warmup", num_warmup, minimum=0)
+    num_samples = positive_int("num_samples", num_samples)
+    num_chains = positive_int("num_chains", num_chains)
+    thinning = positive_int("thinning", thinning)
+    max_tree_depth = positive_int("max_tree_depth", max_tree_depth)
+    one_of("chain_method", chain_method, _CHAIN_METHODS)
+    check_float("target_accept_prob", target_accept_prob, 0.0, 1.0, low_open=True, high_open=True)
     _check_block(log_likelihood, data.n_bins)
     priors_r = resolve_priors(priors)
     gaussian = gaussian_precision(net, priors_r) is not None
     if mass is None:
         mass = "laplace" if gaussian else "diag"
-    if mass not in _MASS:
-        raise ValueError(f"mass must be one of {_MASS}, got {mass!r}.")
+    one_of("mass", mass, _MASS)
     if mass == "laplace" and not gaussian:
         raise ValueError("mass='laplace' needs zero-mean Normal site priors (optionally with a GaussianPrior "
                          "penalty); use mass='diag' or 'dense' for other priors.")

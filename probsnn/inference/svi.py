@@ -19,8 +19,10 @@ import warnings
 
 import numpy as np
 
+from .._checks import check_int, one_of, positive_float, positive_int
+from ..diagnostics import ConvergenceWarning
+from .idata import init_values_from_map, to_inference_data
 from .laplace import resolve_priors
-from .map import ConvergenceWarning
 
 __all__ = ["fit_svi"]
 
@@ -79,18 +81,14 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
 
     from ..models.glm import glm_network
     from ..models.priors import GaussianPrior
-    from .convert import init_values_from_map, to_inference_data
     from .map import fit_map
-    from .mcmc import _positive_int
 
     net.check_data(data)
-    num_steps = _positive_int("num_steps", num_steps)
-    num_particles = _positive_int("num_particles", num_particles)
-    num_samples = _positive_int("num_samples", num_samples, 2)
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
-    if init not in ("map", None):
-        raise ValueError(f"init must be 'map' or None, got {init!r}.")
+    num_steps = positive_int("num_steps", num_steps)
+    num_particles = positive_int("num_particles", num_particles)
+    num_samples = check_int("num_samples", num_samples, minimum=2)
+    learning_rate = positive_float("learning_rate", learning_rate)
+    one_of("init", init, ("map", None))
     if isinstance(guide, str) and guide not in _GUIDES:  # before any fitting
         raise ValueError(f"guide must be one of {_GUIDES} or a NumPyro guide, got {guide!r}.")
     priors_r = resolve_priors(priors)

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import check_float
+
 __all__ = ["GaussianPrior", "GLMPriors"]
 
 
@@ -49,9 +51,7 @@ class GaussianPrior:
 
     def __post_init__(self):
         for name in ("ridge", "smoothing", "bias"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"GaussianPrior.{name} must be a finite precision >= 0, got {value!r}.")
+            check_float(f"GaussianPrior.{name} (a precision)", getattr(self, name), low=0.0)
 
     def precision_matrix(self, net) -> np.ndarray:
         """The per-neuron precision ``[F, F]`` for network ``net`` (the same for every neuron)."""

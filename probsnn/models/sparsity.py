@@ -29,12 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import positive_float
+
 __all__ = ["StructuredPrior", "LaplacePrior", "HorseshoePrior", "HierarchicalNormalPrior"]
-
-
-def _positive(owner, name, value):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}.{name} must be a positive finite number, got {value!r}.")
 
 
 class StructuredPrior:
@@ -55,7 +52,7 @@ class LaplacePrior(StructuredPrior):
     scale: float = 1.0
 
     def __post_init__(self):
-        _positive("LaplacePrior", "scale", self.scale)
+        positive_float("LaplacePrior.scale", self.scale)
 
     def sample(self, name, shape):
         import numpyro
@@ -86,8 +83,8 @@ class HorseshoePrior(StructuredPrior):
     diagonal_scale: float = 1.0
 
     def __post_init__(self):
-        _positive("HorseshoePrior", "global_scale", self.global_scale)
-        _positive("HorseshoePrior", "diagonal_scale", self.diagonal_scale)
+        positive_float("HorseshoePrior.global_scale", self.global_scale)
+        positive_float("HorseshoePrior.diagonal_scale", self.diagonal_scale)
 
     def sample(self, name, shape):
         import jax.numpy as jnp
@@ -133,8 +130,8 @@ class HierarchicalNormalPrior(StructuredPrior):
     spread_scale: float = 1.0
 
     def __post_init__(self):
-        _positive("HierarchicalNormalPrior", "mean_scale", self.mean_scale)
-        _positive("HierarchicalNormalPrior", "spread_scale", self.spread_scale)
+        positive_float("HierarchicalNormalPrior.mean_scale", self.mean_scale)
+        positive_float("HierarchicalNormalPrior.spread_scale", self.spread_scale)
 
     def sample(self, name, shape):
         import numpyro

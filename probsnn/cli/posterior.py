@@ -1,4 +1,4 @@
-"""``probsnn fit --posterior laplace|nuts|svi``: posteriors on top of the CLI's MAP fits.
+"""The posterior report of ``probsnn fit --posterior laplace|nuts|svi``, on top of the MAP fits.
 
 For every model the CLI fitted (stimulus-only, +history, +coupling), :func:`posterior_report` draws from
 the Laplace approximation at the MAP fit (:func:`probsnn.laplace_posterior`, cheap: no refit), or runs NUTS
@@ -23,9 +23,10 @@ import warnings
 
 import numpy as np
 
-from ..bayes_plots import filter_credible_bands, plot_posterior_filters
+from ..inference.idata import filter_credible_bands
+from ..plots import plot_posterior_filters
 
-__all__ = ["posterior_report", "plot_posterior_filters"]
+__all__ = ["posterior_report"]
 
 NUM_WARMUP, NUM_SAMPLES, NUM_CHAINS = 300, 300, 2
 
@@ -38,7 +39,7 @@ def posterior_report(args, results: dict, out) -> dict:
     args : argparse.Namespace
         The ``probsnn fit`` options (``posterior``, ``ridge``, ``seed``, ``quiet``).
     results : dict
-        Per model name: ``net``, ``fit`` (MAPResult) and ``train`` (SpikeData), as built by the CLI.
+        Per model name: ``net``, ``fit`` (MAPResult) and ``train`` (SpikeData), as built by ``probsnn fit``.
     out : pathlib.Path
         The report folder.
 
@@ -48,11 +49,11 @@ def posterior_report(args, results: dict, out) -> dict:
     """
     import arviz as az
 
+    from ..diagnostics import ConvergenceWarning, check_convergence
+    from ..inference.laplace import laplace_posterior
+    from ..inference.mcmc import fit_nuts
+    from ..inference.svi import fit_svi
     from ..models.priors import GaussianPrior
-    from .map import ConvergenceWarning
-    from .laplace import laplace_posterior
-    from .mcmc import check_convergence, fit_nuts
-    from .svi import fit_svi
 
     method = args.posterior
     if method not in ("laplace", "nuts", "svi"):

@@ -1,17 +1,18 @@
 """``probsnn rl``: train a first-to-spike policy with REINFORCE on a built-in environment and report.
 
-Registered by the lead through ``cli._EXTRA_COMMANDS`` (this module defines :func:`add_cli`).
-Example: ``probsnn rl --env windy --seeds 5 --iterations 200`` prints, per seed, the greedy episode length
-from the fixed start and the spikes per decision, then the mean over seeds.
+Example: ``probsnn rl --env windy --seeds 5 --iterations 200`` prints, per seed, one JSON line with the
+greedy episode length from the fixed start and the spikes per decision, then the mean over seeds.
 """
 from __future__ import annotations
 
 import json
 
+__all__ = ["add_parser", "run"]
+
 
 def _build(args):
-    from .envs import CartPole, gridworld, windy_gridworld
-    from .inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
+    from ..envs import CartPole, gridworld, windy_gridworld
+    from ..inference.policy_gradient import FirstToSpikePolicy, OneHotEncoder, PopulationEncoder, Reinforce
 
     if args.env in ("windy", "grid"):
         make = windy_gridworld if args.env == "windy" else gridworld
@@ -33,10 +34,13 @@ def _build(args):
     return trainer, Reinforce(policy, eval_env), n_eval
 
 
-def _rl_command(args) -> int:
+def run(args) -> int:
+    """Train and evaluate one policy per seed, print a JSON line per seed and the means; returns 0."""
     import jax
     import numpy as np
 
+    if args.iterations < 1 or args.seeds < 1:
+        raise ValueError("--iterations and --seeds must be >= 1.")
     trainer, evaluator, n_eval = _build(args)
     results = []
     for seed in range(args.seeds):
@@ -55,8 +59,8 @@ def _rl_command(args) -> int:
     return 0
 
 
-def add_cli(subparsers) -> None:
-    """Register the ``rl`` sub-command."""
+def add_parser(subparsers) -> None:
+    """Register ``probsnn rl``."""
     p = subparsers.add_parser("rl", help="train a first-to-spike SNN policy with REINFORCE (policy gradient)")
     p.add_argument("--env", choices=("windy", "grid", "cartpole"), default="windy")
     p.add_argument("--iterations", type=int, default=200, help="policy updates per seed")
@@ -71,10 +75,4 @@ def add_cli(subparsers) -> None:
     p.add_argument("--variant", choices=("episode", "online"), default="episode")
     p.add_argument("--spike-penalty", type=float, default=0.0)
     p.add_argument("--no-spike", default="uniform", help="'uniform' or a default action index")
-
-    def run(args):
-        if args.iterations < 1 or args.seeds < 1:
-            raise ValueError("--iterations and --seeds must be >= 1.")
-        return _rl_command(args)
-
     p.set_defaults(func=run)

@@ -19,12 +19,28 @@ Every Bayesian fit in probsnn (:func:`probsnn.fit_nuts`, :func:`probsnn.fit_svi`
 
 Coordinates are named after the network's neurons, basis functions and lags, so ``az.summary`` and
 ``az.plot_forest`` read naturally.
+
+Summaries of a posterior over a network (drawn by :mod:`probsnn.plots`):
+
+* :func:`filter_credible_bands`: posterior mean and central credible band of every filter in lag space;
+* :func:`coupling_strength_intervals`: which couplings are credibly non-zero. For every kernel ``j -> i``
+  the integrated coupling :math:`\bar\kappa_{ij} = \sum_\ell \kappa_{ij}(\ell)` (the net log-gain of ``i``'s
+  rate per spike of ``j``), its posterior mean, central credible interval and the posterior probability
+  that it is positive;
+* :func:`simulate_posterior_predictive`: replicates
+  :math:`s^{\rm rep} \sim \int p(s^{\rm rep} \mid w)\, p(w \mid s)\, dw` for posterior predictive checks
+  (Gelman, Meng & Stern 1996), free-running: each feeds back its own spikes, a stronger check than the
+  one-step-ahead ``posterior_predictive`` group. Their statistics are in :mod:`probsnn.diagnostics`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["to_inference_data", "draws_to_params", "posterior_filters", "init_values_from_map"]
+from .._checks import check_int
+from ..diagnostics import central_interval
+
+__all__ = ["to_inference_data", "draws_to_params", "posterior_filters", "init_values_from_map",
+           "filter_credible_bands", "coupling_strength_intervals", "simulate_posterior_predictive"]
 
 _SITE_DIMS = {
     "stimulus_weights": ["neuron", "stimulus_dim", "stimulus_basis"],
@@ -106,7 +122,6 @@ def _check_block(log_likelihood, n_bins):
 def _pointwise(net, design, counts, flat, block, batch=64):
     """Per-draw log-likelihood ``[S, T, N]`` or block sums ``[S, T // block, N]`` (trailing bins dropped)."""
     import jax
-    import jax.numpy as jnp
 
     n_bins = design.shape[0]
     n_blocks = n_bins // block
@@ -263,3 +278,122 @@ def init_values_from_map(priors, params, dtype=None) -> dict:
         else:
             values[name] = value
     return {k: jnp.asarray(v, dtype) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- posterior summaries
+def filter_credible_bands(idata, level: float = 0.9) -> dict:
+    """Posterior mean and central ``level`` credible band of every filter in lag space.
+
+    Returns
+    -------
+    dict
+        For ``stimulus_filter`` ``(neuron, stimulus_dim, lag)`` and ``coupling_filter``
+        ``(neuron, presynaptic, lag)`` when present: ``{"mean", "lower", "upper", "lags"}`` arrays (lags in
+        bins). Masked (absent) kernels are all zero.
+    """
+    post = idata.posterior
+    out = {}
+    for var, lag_dim in (("stimulus_filter", "stimulus_lag"), ("coupling_filter", "history_lag")):
+        if var not in post:
+            continue
+        values = np.asarray(post[var].values)
+        values = values.reshape((-1,) + values.shape[2:])  # [M, N, D, L]
+        lower, upper = central_interval(values, level)
+        out[var] = dict(mean=values.mean(axis=0), lower=lower, upper=upper,
+                        lags=np.asarray(post.coords[lag_dim].values))
+    return out
+
+
+def coupling_strength_intervals(idata, level: float = 0.9, truth=None):
+    r"""Integrated coupling kernels :math:`\bar\kappa_{ij} = \sum_\ell \kappa_{ij}(\ell)`: which are credibly non-zero.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With ``coupling_filter`` ``(neuron, presynaptic, history_lag)`` in the posterior.
+    level : float
+        Central credible level.
+    truth : array (N, N, L), optional
+        True coupling filters (lag space), e.g. of a simulation, added as a ``truth`` column.
+
+    Returns
+    -------
+    list of dict
+        One row per off-diagonal kernel ``j -> i``: ``post``, ``pre``, ``mean``, ``lower``, ``upper``,
+        ``p_positive`` and ``credibly_nonzero`` (the interval excludes 0), plus ``truth`` if given.
+    """
+    if "coupling_filter" not in idata.posterior:
+        raise ValueError("idata.posterior has no coupling_filter: the network has no history basis.")
+    filt = idata.posterior["coupling_filter"]
+    values = np.asarray(filt.values)  # [C, S, N, N, L]
+    strength = values.sum(axis=-1).reshape((-1,) + values.shape[2:4])  # [M, N, N]
+    names = [str(v) for v in filt.coords["neuron"].values]
+    lo, hi = central_interval(strength, level)
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float)
+        if truth.shape != values.shape[2:]:
+            raise ValueError(f"truth must have shape {values.shape[2:]} (neuron, presynaptic, lag), got {truth.shape}.")
+        true_strength = truth.sum(axis=-1)
+    rows = []
+    n = strength.shape[1]
+    for i in range(n):
+        for j in range(n):
+            if i == j or not np.any(strength[:, i, j]):
+                continue  # self-history kernels and absent connections
+            row = dict(post=names[i], pre=names[j], mean=float(strength[:, i, j].mean()), lower=float(lo[i, j]),
+                       upper=float(hi[i, j]), p_positive=float(np.mean(strength[:, i, j] > 0)),
+                       credibly_nonzero=bool(lo[i, j] > 0 or hi[i, j] < 0))
+            if truth is not None:
+                row["truth"] = float(true_strength[i, j])
+            rows.append(row)
+    return rows
+
+
+def simulate_posterior_predictive(net, idata, *, stimulus=None, n_steps: int | None = None, num_draws: int = 50,
+                                  seed: int = 0) -> np.ndarray:
+    """Free-running replicated spike trains ``(num_draws, T, N)``, one per posterior draw of the weights.
+
+    Each replicate runs :meth:`probsnn.GLMNetwork.simulate` (autoregressive sampling, its own spikes fed back)
+    with one posterior draw, chosen at random without replacement from ``idata.posterior``.
+
+    Parameters
+    ----------
+    net : GLMNetwork
+        The network ``idata`` was fitted with.
+    idata : arviz.InferenceData
+    stimulus : array (T, D), optional
+        Required when the network has stimulus filters (e.g. ``data.stimulus``).
+    n_steps : int, optional
+        Number of bins (defaults to the stimulus length).
+    num_draws : int
+        At most the number of draws in the posterior.
+    seed : int
+
+    Raises
+    ------
+    RuntimeError
+        When a replicate diverges (runaway excitation of a Poisson network).
+    """
+    import jax
+
+    post = idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    num_draws = check_int(f"num_draws (at most the posterior's {total} draws)", num_draws, minimum=1, maximum=total)
+    index = np.sort(np.random.default_rng(seed).choice(total, size=num_draws, replace=False))
+    sites = {k: np.asarray(post[k].values).reshape((-1,) + post[k].shape[2:])[index]
+             for k in ("stimulus_weights", "coupling_weights", "bias") if k in post}
+    params = draws_to_params(net, sites, (len(index),))
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(index))
+    out = []
+    for s in range(len(index)):
+        one = jax.tree_util.tree_map(lambda leaf, s=s: leaf[s], params)
+        spikes, _ = net.simulate(one, keys[s], n_steps=n_steps, stimulus=stimulus)
+        spikes = np.asarray(spikes)
+        if not np.all(np.isfinite(spikes)) or spikes.max(initial=0) > 1e9:
+            raise RuntimeError(
+                f"the free-running simulation of posterior draw {int(index[s])} diverged (runaway excitation: "
+                "a Poisson GLM with an exp link and excitatory history can explode when its own spikes feed "
+                "back). Use a Bernoulli observation, a stronger prior on the history filters, or the "
+                "one-step-ahead predictive (posterior_predictive=True).")
+        out.append(spikes)
+    return np.stack(out).astype(np.int64)

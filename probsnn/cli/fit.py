@@ -1,4 +1,4 @@
-"""Command-line interface: ``probsnn fit`` (the main job) and friends.
+"""``probsnn fit``: fit GLM spiking models to spike data and write a report.
 
 ``probsnn fit`` with no argument fits the embedded grasshopper receptor recording (shipped by nitime);
 ``--data PATH`` fits a user's ``.npz`` (see :func:`probsnn.datasets.load_npz`) or the Pillow RGC files.
@@ -17,20 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main"]
+from ._common import CLIError, cells, positive
 
-
-# Modules that add sub-commands: each defines ``add_cli(subparsers)``, registering a parser whose
-# ``func(args) -> int`` runs the command (raising CLIError / ValueError for a one-line error).
-_EXTRA_COMMANDS: list[str] = ["probsnn.streaming", "probsnn.rl_cli"]
-
-
-class CLIError(Exception):
-    """An error that is reported to the user as one line, with exit status 2."""
+__all__ = ["add_parser", "run"]
 
 
 def _load(args):
-    from . import datasets
+    from .. import datasets
 
     if args.data is None:
         return datasets.load_grasshopper(recording=args.recording, dt=args.dt or 0.001), f"grasshopper receptor {args.recording} (nitime)"
@@ -58,7 +51,7 @@ def _bins(seconds: float, dt: float, name: str) -> int:
 
 
 def _model_specs(data, args):
-    from . import basis as B
+    from .. import basis as B
 
     if args.basis == "identity":
         stim_basis = B.identity(_bins(args.stimulus_window, data.dt, "--stimulus-window"), lag_offset=0)
@@ -78,16 +71,17 @@ def _model_specs(data, args):
     return specs
 
 
-def _fit_command(args) -> int:
+def run(args) -> int:
+    """Fit the models, print the table and write the report folder; returns the exit status."""
     import jax
 
     jax.config.update("jax_enable_x64", not args.float32)
     from tqdm.auto import tqdm
 
-    from . import diagnostics, plots
-    from .inference.map import fit_map
-    from .models.priors import GaussianPrior
-    from .neurons.glm import GLMNetwork
+    from .. import diagnostics, plots
+    from ..inference.map import fit_map
+    from ..models.priors import GaussianPrior
+    from ..neurons.glm import GLMNetwork
 
     data, source = _load(args)
     if not 0 < args.test_fraction < 1:
@@ -146,7 +140,7 @@ def _fit_command(args) -> int:
 
     if args.posterior is not None:
         # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
-        from .inference.posterior_cli import posterior_report
+        from .posterior import posterior_report
 
         posterior_report(args, results, out)
 
@@ -172,44 +166,23 @@ def _fit_command(args) -> int:
     return 0
 
 
-def _cells(text: str):
-    try:
-        return [int(c) for c in text.split(",") if c.strip() != ""]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--cells takes 0-based indices separated by commas, got {text!r}") from err
-
-
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return parse
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = argparse.ArgumentParser(prog="probsnn", description="Probabilistic spiking neural networks.")
-    parser.add_argument("--version", action="version", version=f"probsnn {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="fit GLM spiking models to spike data and write a report",
-                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_parser(subparsers) -> None:
+    """Register ``probsnn fit``."""
+    fit = subparsers.add_parser("fit", help="fit GLM spiking models to spike data and write a report",
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--data", help="an .npz of spike counts/times, or the Pillow data_RGCs folder / .npz "
                                     "(default: the grasshopper receptor recording shipped with nitime)")
     fit.add_argument("--recording", type=int, choices=(1, 2), default=1, help="grasshopper recording (default 1)")
-    fit.add_argument("--cells", type=_cells, help="0-based neuron indices to keep, e.g. 0,2")
-    fit.add_argument("--dt", type=_positive(float), help="bin width in seconds for the default data (default 0.001)")
+    fit.add_argument("--cells", type=cells, help="0-based neuron indices to keep, e.g. 0,2")
+    fit.add_argument("--dt", type=positive(float), help="bin width in seconds for the default data (default 0.001)")
     fit.add_argument("--out", default="probsnn-report", help="report folder (default ./probsnn-report)")
     fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson")
     fit.add_argument("--basis", choices=("log-cosine", "identity"), default="log-cosine",
                      help="filter basis: log-time raised cosines (default) or one weight per lag")
-    fit.add_argument("--stimulus-basis", type=_positive(int), default=8, help="stimulus basis functions (default 8)")
-    fit.add_argument("--history-basis", type=_positive(int), default=8, help="history basis functions (default 8)")
-    fit.add_argument("--stimulus-window", type=_positive(float), default=0.03, help="stimulus filter length, s (default 0.03)")
-    fit.add_argument("--history-window", type=_positive(float), default=0.05, help="history filter length, s (default 0.05)")
+    fit.add_argument("--stimulus-basis", type=positive(int), default=8, help="stimulus basis functions (default 8)")
+    fit.add_argument("--history-basis", type=positive(int), default=8, help="history basis functions (default 8)")
+    fit.add_argument("--stimulus-window", type=positive(float), default=0.03, help="stimulus filter length, s (default 0.03)")
+    fit.add_argument("--history-window", type=positive(float), default=0.05, help="history filter length, s (default 0.05)")
     fit.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction at the end (default 0.2)")
     fit.add_argument("--ridge", type=float, default=0.01,
                      help="precision of a Gaussian prior on filter weights (default 0.01, i.e. sd 10: keeps "
@@ -221,26 +194,4 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add a posterior report (credible bands, PSIS-LOO table, R-hat/ESS): Laplace draws at "
                           "the MAP, NUTS or SVI (default: none; the MAP fit's Laplace standard errors are always "
                           "in params.npz)")
-    fit.set_defaults(func=_fit_command)
-    for module_name in _EXTRA_COMMANDS:
-        import importlib
-
-        importlib.import_module(module_name).add_cli(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, TypeError) as err:
-        print(f"probsnn {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"probsnn {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    fit.set_defaults(func=run)
