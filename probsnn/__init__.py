@@ -52,7 +52,7 @@ from .basis import Basis, causal_convolve
 from .data import SpikeData
 
 # diagnostics
-from .diagnostics import check_convergence, expected_calibration_error, negative_log_likelihood
+from .diagnostics import ConvergenceWarning, check_convergence, expected_calibration_error, negative_log_likelihood
 
 # encoders and decoders
 from .encoding import OneHotEncoder, PopulationEncoder
@@ -66,7 +66,7 @@ from .inference.eprop import EpropParams, eprop_gradient, init_eprop
 
 # inference: batch and Bayesian
 from .inference.laplace import laplace_posterior
-from .inference.map import ConvergenceWarning, MAPResult, fit_map
+from .inference.map import MAPResult, fit_map
 from .inference.mcmc import fit_nuts
 from .inference.ostl import ostl_gradient
 

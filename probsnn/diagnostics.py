@@ -69,26 +69,11 @@ from ._checks import check_float, check_int, positive_float, positive_int
 from .data import SpikeData
 
 __all__ = [
-    "homogeneous_log_likelihood",
-    "bits_per_spike",
-    "time_rescaling_ks",
-    "KSResult",
-    "smoothed_rate",
-    "spike_counts",
-    "interspike_intervals",
-    "isi_histogram",
-    "psth",
-    "reliability_curve",
-    "expected_calibration_error",
-    "negative_log_likelihood",
-    "rate_decoder_probabilities",
-    "first_spike_decoder_probabilities",
-    "sbc_ranks",
-    "rank_uniformity_test",
-    "interval_coverage",
-    "central_interval",
-    "ConvergenceWarning",
-    "check_convergence",
+    "homogeneous_log_likelihood", "bits_per_spike", "time_rescaling_ks", "KSResult", "smoothed_rate",
+    "spike_counts", "interspike_intervals", "isi_histogram", "psth",
+    "reliability_curve", "expected_calibration_error", "negative_log_likelihood", "rate_decoder_probabilities",
+    "first_spike_decoder_probabilities", "sbc_ranks", "rank_uniformity_test", "interval_coverage",
+    "central_interval", "ConvergenceWarning", "check_convergence",
 ]
 
 

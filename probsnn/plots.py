@@ -1,14 +1,7 @@
-"""Every figure of probsnn: fitted models, posteriors, posterior predictive checks and calibration.
-
-* MAP fits: :func:`plot_filters` (filters with Laplace error bands), :func:`plot_raster_rate` (raster vs
-  predicted rate), :func:`plot_ks` (time-rescaling KS plot);
-* posteriors (``arviz.InferenceData`` of :func:`probsnn.fit_nuts`, :func:`probsnn.fit_svi`,
-  :func:`probsnn.laplace_posterior`): :func:`plot_posterior_filters`, :func:`plot_rate_bands`,
-  :func:`plot_coupling_intervals`;
-* posterior predictive checks of replicated spike trains
-  (:func:`probsnn.inference.idata.simulate_posterior_predictive`): :func:`plot_count_ppc`,
-  :func:`plot_isi_ppc`, :func:`plot_psth_ppc`;
-* calibration of class probabilities: :func:`reliability_diagram`.
+"""Every figure of probsnn: MAP fits (:func:`plot_filters`, :func:`plot_raster_rate`, :func:`plot_ks`),
+posteriors (:func:`plot_posterior_filters`, :func:`plot_rate_bands`, :func:`plot_coupling_intervals`),
+posterior predictive checks (:func:`plot_count_ppc`, :func:`plot_isi_ppc`, :func:`plot_psth_ppc`) and
+calibration (:func:`reliability_diagram`).
 
 The figures draw the numbers computed in :mod:`probsnn.diagnostics` and :mod:`probsnn.inference.idata`, so
 what is plotted is what is tested. Every function returns a :class:`matplotlib.figure.Figure` and never

@@ -27,12 +27,10 @@ Summaries of a posterior over a network (drawn by :mod:`probsnn.plots`):
   the integrated coupling :math:`\bar\kappa_{ij} = \sum_\ell \kappa_{ij}(\ell)` (the net log-gain of ``i``'s
   rate per spike of ``j``), its posterior mean, central credible interval and the posterior probability
   that it is positive;
-* :func:`simulate_posterior_predictive`: free-running replicated spike trains for posterior predictive
-  checks (Gelman, Meng & Stern 1996; Gelman et al. BDA3 ch. 6),
-  :math:`s^{\rm rep} \sim p(s^{\rm rep} \mid s) = \int p(s^{\rm rep} \mid w)\, p(w \mid s)\, dw`: every
-  replicate uses one posterior draw of the weights and feeds back its own spikes, given the recorded
-  stimulus, a stronger check than the one-step-ahead ``posterior_predictive`` group. Their statistics
-  (counts, ISIs, PSTH) are in :mod:`probsnn.diagnostics`.
+* :func:`simulate_posterior_predictive`: replicates
+  :math:`s^{\rm rep} \sim \int p(s^{\rm rep} \mid w)\, p(w \mid s)\, dw` for posterior predictive checks
+  (Gelman, Meng & Stern 1996), free-running: each feeds back its own spikes, a stronger check than the
+  one-step-ahead ``posterior_predictive`` group. Their statistics are in :mod:`probsnn.diagnostics`.
 """
 from __future__ import annotations
 
