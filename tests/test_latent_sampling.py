@@ -177,3 +177,21 @@ def test_examples_as_spike_data_equal_the_array_form():
     a = synaptic_sampling(net, trials, **kw).posterior["theta_coupling"].values
     b = synaptic_sampling(net, (stimuli, visibles), **kw).posterior["theta_coupling"].values
     np.testing.assert_array_equal(a, b)
+
+
+def test_retraction_probability_per_synapse_on_a_latent_result():
+    """One value per retractable synapse (kernel pre -> post), pooled over its basis functions: P(all theta <= 0)."""
+    from probsnn.inference.synaptic_sampling import retraction_probability
+
+    net, stimuli, visibles = _problem()  # identity(2) history basis: two entries per coupling kernel
+    sampler = SynapticSampler(net, parametrisation="retraction", theta0=1.0)
+    idata = synaptic_sampling(net, (stimuli, visibles), n_steps=60, step_size=0.01, thin=2, n_chains=2,
+                              seed=1, sampler=sampler)
+    p = retraction_probability(idata, "coupling")
+    names = [f"{post}<-{pre}" for post in net.neuron_names for pre in net.neuron_names if post != pre]
+    assert list(p.coords["synapse"].values) == names  # self-history kernels are not synapses
+    theta = idata.posterior["theta_coupling"].values.reshape(-1, 9, 2)  # free entries: (post, pre) x basis
+    off_diagonal = ~np.eye(3, dtype=bool).ravel()
+    expected = np.all(theta[:, off_diagonal] <= 0, axis=-1).mean(axis=0)
+    np.testing.assert_allclose(p.values, expected)
+    assert retraction_probability(idata, "stimulus").shape == (3,)

@@ -27,27 +27,9 @@ matrix, so this estimate is unbiased.
 **Step size.** Euler-Maruyama has no Metropolis correction, so its stationary distribution is biased by
 :math:`O(h)`. For a Gaussian target with precision :math:`A` the chain's stationary covariance is
 :math:`(A - hA^2/2)^{-1} = \Sigma + \tfrac h2 I + O(h^2)`, and the stability limit is :math:`h < 2/\lambda_{\max}(A)`.
-Measured on the small model of ``tests/test_synaptic_sampling.py`` (two Bernoulli neurons coupled to each other,
-120 bins, retraction parametrisation with :math:`\theta_0 = 1`, exact moments by 2-D quadrature; 64 chains of
-100 time units each, common random numbers across rows, :math:`\pm` ArviZ ESS-based MCSE):
-
-=======  ==================  ==================  ===================  ===================  ================
-h        mean err theta_c0   mean err theta_c1   var err theta_b0     var err theta_b1     P(retr.) err c0/c1
-=======  ==================  ==================  ===================  ===================  ================
-0.04     -0.116 +- 0.015     -0.029 +- 0.011     +0.0442 +- 0.0017    +0.0406 +- 0.0013    +0.041 / +0.006
-0.02     -0.037 +- 0.016     -0.026 +- 0.010     +0.0125 +- 0.0008    +0.0145 +- 0.0006    +0.008 / +0.009
-0.01     -0.022 +- 0.015     -0.006 +- 0.011     +0.0050 +- 0.0005    +0.0060 +- 0.0004    +0.005 / -0.000
-0.005    -0.034 +- 0.016     -0.004 +- 0.011     +0.0027 +- 0.0004    +0.0031 +- 0.0003    +0.012 / -0.003
-=======  ==================  ==================  ===================  ===================  ================
-
-(exact: means 0.563 / -0.400, bias variances 0.0560 / 0.0432, retraction probabilities 0.207 / 0.672). The
-variance error shrinks linearly with h and for :math:`h \le 0.01` is close to the Gaussian :math:`h/2` per coordinate;
-the mean errors are below 1-2 MCSE for :math:`h \le 0.01`. The retraction kink (a jump of the drift at
-:math:`\theta = 0`) does not spoil the first order: on the 1-D analogue :math:`\log p = -\theta^2/2 - 2w(\theta)`
-(8192 chains) the mean error is -0.0056, -0.0030, -0.0017, -0.0012 (+- 0.0005) and the variance error
-0.0208, 0.0105, 0.0057, 0.0028 for h = 0.04, 0.02, 0.01, 0.005. ``test_step_size_bias_is_first_order`` checks
-the :math:`O(h)` law (increasing excess variance, linear extrapolation to zero at :math:`h \to 0`). Use
-:math:`h \lesssim 0.1/\lambda_{\max}` for posterior summaries; ``h = 0.005`` on the small model.
+The measured bias on a small model (a table over ``h``, and a 1-D analogue across the retraction kink) is in
+``docs/synaptic_sampling.md``; ``test_step_size_bias_is_first_order`` checks the :math:`O(h)` law. Use
+:math:`h \lesssim 0.1/\lambda_{\max}` for posterior summaries.
 
 **Parametrisations.** ``"signed"`` (:math:`w = \theta`) or ``"retraction"`` (Kappel et al. 2015, Eq. 6:
 :math:`w = \max(0, e^{\theta-\theta_0} - e^{-\theta_0})`, synapses that retract at :math:`\theta \le 0` and may
@@ -91,14 +73,6 @@ scaled by ``n_examples / batch_size``. The chain's stationary distribution is th
 gradient-noise terms; ``multi_sample="iw"`` replaces :math:`\mathcal L` by the tighter ``K``-sample
 importance-weighted bound. Without latent neurons the estimate is exactly :math:`\nabla_w \log p(x\mid w)`.
 Both cases share one chain driver, one kernel and one InferenceData layout.
-
-**Checks** (``tests/test_synaptic_sampling.py``). At ``T = 1`` and ``T = 2`` on the small model the Langevin
-means agree with NumPyro NUTS on :meth:`SynapticSampler.numpyro_model` within 2 combined ESS-based MCSE
-(ArviZ, both samplers, in quadrature), the per-coordinate Wasserstein-1 distance is below 0.08 posterior sd,
-and the retraction probabilities agree within 0.02 (and all three agree with exact quadrature). NUTS needs a
-1000-step warm-up there: with 300 its MCSE understated the error of the bias means (rms z against quadrature
-1.7 over 6 seeds, 1.0 over 8 seeds with 1000 warm-up steps); the Langevin MCSE is calibrated (rms z 1.0 over 8
-independent groups of 16 chains at ``h = 0.005``).
 
 References
 ----------
