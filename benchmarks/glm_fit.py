@@ -144,8 +144,8 @@ def main():
         return np.stack(rates, axis=1)
 
     first, median_default, rate_default = timed(lambda: run_sklearn(1e-4), args.repeats)
-    rows.append(("scikit-learn newton-cholesky (default tol=1e-4)", median_default, 0.0, poisson_ll(counts, rate_default),
-                 "stops short of the optimum"))
+    rows.append(("scikit-learn newton-cholesky (default tol=1e-4)", median_default, 0.0,
+                 poisson_ll(counts, rate_default), "stops short of the optimum"))
     first, median, rate = timed(lambda: run_sklearn(1e-8), args.repeats)
     rows.append(("scikit-learn newton-cholesky (tol=1e-8)", median, 0.0, poisson_ll(counts, rate), ""))
 

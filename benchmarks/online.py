@@ -42,7 +42,8 @@ def build(n_neurons: int, kappa: float):
 
 
 def autodiff_update_fn(net, kappa: float, window: int):
-    """``(params, buffer, l_prev, key, visible) -> (buffer, l, delta)``; buffer holds the last ``window + L`` spike vectors (most recent first)."""
+    """``(params, buffer, l_prev, key, visible) -> (buffer, l, delta)``; buffer holds the last ``window + L``
+    spike vectors (most recent first)."""
     n_hist = net.init_state().spike_history.shape[0]
     empty_inputs = net.init_state(jnp.float32).stimulus_history  # no exogenous inputs in this workload
     vis = jnp.asarray(net.visible_mask, jnp.float32)
@@ -135,7 +136,9 @@ def main(argv=None):
 
     def ad_call():
         t = ad_holder["t"] % targets.shape[0]
-        ad_holder["buffer"], ad_holder["l"], delta = ad_step(params, ad_holder["buffer"], ad_holder["l"], keys[t], targets[t])
+        ad_holder["buffer"], ad_holder["l"], delta = ad_step(
+            params, ad_holder["buffer"], ad_holder["l"], keys[t], targets[t]
+        )
         ad_holder["t"] += 1
         return delta
 

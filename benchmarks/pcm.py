@@ -57,7 +57,8 @@ def main():
     numpy_pcm(rng, g, ONE_DAY)
     t_numpy = median_time(lambda: numpy_pcm(rng, g, ONE_DAY))
     print(f"devices={n} float32, program + read at 1 day, {jax.devices()[0].platform}")
-    print(f"probsnn first call (compile + run) {compile_s:.3f} s; median {t_probsnn:.4f} s -> {n / t_probsnn:.3e} devices/s")
+    print(f"probsnn first call (compile + run) {compile_s:.3f} s; "
+          f"median {t_probsnn:.4f} s -> {n / t_probsnn:.3e} devices/s")
     print(f"numpy   median {t_numpy:.4f} s -> {n / t_numpy:.3e} devices/s")
     try:
         import aihwkit  # noqa: F401

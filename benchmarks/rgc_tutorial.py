@@ -52,7 +52,8 @@ def main():
     for i, cell in enumerate(data.neuron_names):
         for name in table:
             train_bits, test_bits, aic = table[name]
-            print(f"{cell:<12}{name:<9}{train_bits[i]:>15.3f}{test_bits[i]:>19.3f}{aic[i] - table['coupled'][2][i]:>10.1f}")
+            print(f"{cell:<12}{name:<9}{train_bits[i]:>15.3f}{test_bits[i]:>19.3f}"
+                  f"{aic[i] - table['coupled'][2][i]:>10.1f}")
     print("cell3 train bits/spike stim={:.3f} hist={:.3f} coupled={:.3f}".format(*(table[m][0][2] for m in table)))
 
 

@@ -108,7 +108,8 @@ def raised_cosine_log(
 
     with centres :math:`c_j = \log(\ell_{\rm first} + b) + j\Delta` and the spacing :math:`\Delta` chosen
     so that the last cosine returns to zero at the end of the window, ``l = window - 1``. Each function
-    spans four spacings, so away from the first and last centres the functions sum to a constant (2). Narrow bumps at short lags resolve refractoriness; wide ones at long lags save parameters.
+    spans four spacings, so away from the first and last centres the functions sum to a constant (2). Narrow
+    bumps at short lags resolve refractoriness; wide ones at long lags save parameters.
 
     Parameters
     ----------
@@ -137,7 +138,8 @@ def raised_cosine_log(
 def raised_cosine_linear(n_basis: int, window: int, lag_offset: int = 1) -> Basis:
     r"""Raised cosines equally spaced on a linear time axis.
 
-    .. math:: \phi_j(\ell) = \tfrac12\bigl(1 + \cos(\mathrm{clip}(\tfrac{\pi}{2\Delta}(\ell - j\Delta), -\pi, \pi))\bigr),
+    .. math:: \phi_j(\ell) = \tfrac12\bigl(1 + \cos(\mathrm{clip}(\tfrac{\pi}{2\Delta}(\ell - j\Delta),
+        -\pi, \pi))\bigr),
         \qquad \Delta = \frac{L - 1}{n + 1}.
     """
     n_basis, window = positive_int("n_basis", n_basis), positive_int("window (number of lags)", window)

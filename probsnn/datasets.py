@@ -99,7 +99,8 @@ def load_pillow_rgc(path, cells=None) -> SpikeData:
             stim_times = loadmat(path / "stimtimes.mat")["stimtimes"].ravel().astype(np.float64)
             cell_array = loadmat(path / "SpTimes.mat")["SpTimes"].ravel()
         except (OSError, KeyError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable data_RGCs folder (Stim.mat, stimtimes.mat, SpTimes.mat): {err}") from err
+            raise ValueError(f"{path} is not a readable data_RGCs folder "
+                             f"(Stim.mat, stimtimes.mat, SpTimes.mat): {err}") from err
         trains = [np.asarray(c, dtype=np.float64).ravel() for c in cell_array]
         frame_dt = float(np.median(np.diff(stim_times)))
         ids = np.arange(1, len(trains) + 1)

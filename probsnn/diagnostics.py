@@ -307,7 +307,8 @@ def _check_probs(probabilities, labels):
         raise ValueError(f"probabilities must have shape (n_examples, n_classes), got {probabilities.shape}.")
     if labels.shape != (probabilities.shape[0],):
         raise ValueError(f"labels must have shape ({probabilities.shape[0]},), got {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= probabilities.shape[1]:
+    if (not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0
+            or labels.max(initial=0) >= probabilities.shape[1]):
         raise ValueError(f"labels must be integers in [0, {probabilities.shape[1]}), got values "
                          f"{np.unique(labels)[:10]}.")
     if not np.all(np.isfinite(probabilities)) or probabilities.min() < 0:

@@ -152,8 +152,9 @@ class StreamingPredictor:
         c = self.bin_of(value)
         visible = jnp.zeros(self.n_bins, self.params.bias.dtype).at[c].set(1.0)
         key = jax.random.fold_in(self.key, self.n_steps)
-        self.params, self.opt_state, self.state, probs = _predict_and_learn(self._signature, self.params, self.opt_state, self.state,
-                                                                        visible, key)
+        self.params, self.opt_state, self.state, probs = _predict_and_learn(
+            self._signature, self.params, self.opt_state, self.state, visible, key
+        )
         probs = np.asarray(probs)
         pred = Prediction(self.n_steps, float(value), c, probs, float(-np.log(max(probs[c], 1e-300))))
         self.n_steps += 1
@@ -184,7 +185,8 @@ class StreamingPredictor:
         """Write everything needed to resume (atomic: a temporary file is renamed into place)."""
         path = Path(path)
         payload = dict(version=_CHECKPOINT_VERSION, config=self.config, n_steps=self.n_steps,
-                       key=np.asarray(jax.random.key_data(self.key) if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key)
+                       key=np.asarray(jax.random.key_data(self.key)
+                                      if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key)
                                       else self.key),
                        params=jax.device_get(self.params), opt_state=jax.device_get(self.opt_state),
                        state=jax.device_get(self.state))
@@ -206,7 +208,8 @@ class StreamingPredictor:
             raise ValueError(f"{path} is not a probsnn streaming checkpoint (version {_CHECKPOINT_VERSION}).")
         self = cls(**payload["config"])
         to_jax = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)  # noqa: E731
-        self.params, self.opt_state, self.state = to_jax(payload["params"]), to_jax(payload["opt_state"]), to_jax(payload["state"])
+        self.params, self.opt_state, self.state = (to_jax(payload["params"]), to_jax(payload["opt_state"]),
+                                                   to_jax(payload["state"]))
         self.key = jnp.asarray(payload["key"])
         self.n_steps = int(payload["n_steps"])
         return self

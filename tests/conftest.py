@@ -43,7 +43,8 @@ def _execute_notebook(name: str, parameters: dict | None = None, timeout: int = 
     env_backup = dict(os.environ)
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_backup)

@@ -145,8 +145,11 @@ def test_nuts_posterior_means_agree_with_the_map_fit(fits, model):
         z = (mean - reference) / np.sqrt(mcse**2 + reference_se**2)
         assert np.all(np.abs(z) < 4.5), f"cell {cell}: NUTS vs importance sampling, worst |z| {np.abs(z).max():.2f}"
         gap = np.abs(mean - mode) / sd
-        print(f"cell {cell}: {weak.sum()} prior-dominated; NUTS vs IS worst |z| {np.abs(z).max():.2f} (k {pareto_k:.2f}); "
-              f"worst |mean - MAP| / SD {gap[~weak].max():.3f}; SD / Laplace SD {np.min(sd[~weak] / np.sqrt(np.diag(covariance))[~weak]):.3f}-{np.max(sd[~weak] / np.sqrt(np.diag(covariance))[~weak]):.3f}")
+        print(f"cell {cell}: {weak.sum()} prior-dominated; NUTS vs IS worst |z| {np.abs(z).max():.2f} "
+              f"(k {pareto_k:.2f}); "
+              f"worst |mean - MAP| / SD {gap[~weak].max():.3f}; "
+              f"SD / Laplace SD {np.min(sd[~weak] / np.sqrt(np.diag(covariance))[~weak]):.3f}-"
+              f"{np.max(sd[~weak] / np.sqrt(np.diag(covariance))[~weak]):.3f}")
         assert np.all(gap[~weak] < 0.5), f"cell {cell}: worst |mean - MAP| / SD {gap[~weak].max():.3f}"
         np.testing.assert_allclose(sd[~weak], np.sqrt(np.diag(covariance))[~weak], rtol=0.10)
     assert n_weak <= 0.01 * net.feature_mask.sum()
@@ -161,7 +164,8 @@ def test_every_r_hat_below_1_01(fits, model):
     draws = _flat_draws(net, idata)[:, :, free]
     rhat = az.rhat(az.convert_to_dataset(draws))["x"].values
     assert rhat.size == free.sum()
-    print(f"{model}: max R-hat {rhat.max():.4f}, min bulk ESS {az.ess(az.convert_to_dataset(draws))['x'].values.min():.0f}")
+    print(f"{model}: max R-hat {rhat.max():.4f}, "
+          f"min bulk ESS {az.ess(az.convert_to_dataset(draws))['x'].values.min():.0f}")
     assert rhat.max() < 1.01, f"{model}: max R-hat {rhat.max():.4f} at free weight {rhat.argmax()}"
     assert idata.attrs["convergence_divergences"] == 0
 

@@ -61,7 +61,9 @@ def test_switching_frequencies_within_binomial_three_sigma(start):
     switched = np.mean(new != start, axis=-1)
     assert np.all(np.abs(switched - p) <= 3 * np.sqrt(p * (1 - p) / n) + 1e-12)
     # p_one at dt = 0, 1, 3, 5 is gamma_pot * exp(-dt / tau); outside the window it is 0
-    np.testing.assert_allclose(p_one[0], [0.6, 0.6 * math.exp(-0.25), 0.6 * math.exp(-0.75), 0.6 * math.exp(-1.25), 0, 0])
+    np.testing.assert_allclose(
+        p_one[0], [0.6, 0.6 * math.exp(-0.25), 0.6 * math.exp(-0.75), 0.6 * math.exp(-1.25), 0, 0]
+    )
     np.testing.assert_allclose(p_zero[0], [0, 0, 0, 0, 0.3, 0.3])
     assert np.all(p_one[1] == 0) and np.all(p_zero[1] == 0)
 

@@ -77,7 +77,8 @@ def test_fit_bptt_learns_a_rate_coded_task():
 
 def test_project_neuron_params():
     layer = init_feedforward(jax.random.PRNGKey(0), 2, lif_params(3))
-    layer = layer._replace(neuron=layer.neuron._replace(leak=jnp.array([1.3, 0.5, -0.2]), threshold=jnp.array([-1.0, 0.5, 2.0])))
+    layer = layer._replace(neuron=layer.neuron._replace(leak=jnp.array([1.3, 0.5, -0.2]),
+                                                        threshold=jnp.array([-1.0, 0.5, 2.0])))
     projected = project_neuron_params([layer])[0]
     np.testing.assert_allclose(projected.neuron.leak, [1.0, 0.5, 1e-3])
     np.testing.assert_allclose(projected.neuron.threshold, [1e-3, 0.5, 2.0])

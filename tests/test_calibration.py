@@ -1,4 +1,5 @@
-"""Calibration metrics (probsnn.diagnostics) and the reliability diagram (probsnn.plots) against hand-computed values."""
+"""Calibration metrics (probsnn.diagnostics) and the reliability diagram (probsnn.plots) against hand-computed
+values."""
 import numpy as np
 import pytest
 

@@ -59,7 +59,8 @@ def test_if_rates_match_normalised_relu_activations(digits):
 def test_if_trajectory_by_hand():
     # one IF neuron, threshold 1, reset by subtraction, constant current 0.4, v0 = 0:
     # v = 0.4, 0.8, 1.2 (spike), 0.6, 1.0 (no spike, strict), 1.4 (spike) -> spikes at steps 3 and 6
-    layers = [Dense(jnp.array([[1.0]]), jnp.array([0.0]), "relu"), Dense(jnp.array([[1.0]]), jnp.array([0.0]), "linear")]
+    layers = [Dense(jnp.array([[1.0]]), jnp.array([0.0]), "relu"),
+              Dense(jnp.array([[1.0]]), jnp.array([0.0]), "linear")]
     snn = convert_rate(layers, normalise=False, input_shape=(1,))
     run = run_rate_snn(snn, np.array([[0.4]]), 6, initial_membrane=0.0)
     out_per_step = np.diff(np.concatenate([[0.0], run.scores[:, 0, 0] * np.arange(1, 7)]))

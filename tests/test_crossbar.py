@@ -98,7 +98,8 @@ def test_noise_injection_matches_programming_noise_and_passes_gradients():
     w = jnp.full((400, 500), 0.5).at[0, 0].set(1.0)  # w_max = 1 -> g = 12.5 uS for the bulk
     noisy = inject_programming_noise(jax.random.PRNGKey(9), {"w": w})["w"]
     cfg = PCMConfig()
-    expected = math.sqrt(float(programming_noise_std(12.5, cfg)) ** 2 + float(programming_noise_std(0.0, cfg)) ** 2) / 25
+    expected = math.sqrt(float(programming_noise_std(12.5, cfg)) ** 2
+                         + float(programming_noise_std(0.0, cfg)) ** 2) / 25
     sd = float(jnp.std(noisy - w))
     assert sd == pytest.approx(expected, rel=3 * math.sqrt(0.5 / w.size) + 1e-3)
     grad = jax.grad(lambda p: jnp.sum(inject_programming_noise(jax.random.PRNGKey(0), p)["w"] * 2.0))({"w": w})

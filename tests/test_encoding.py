@@ -134,8 +134,10 @@ def test_population_encoder_gaussian_receptive_fields():
     encoder = encoding.PopulationEncoder(low, high, n_per_dim=5, p_max=0.9)
     assert encoder.n_inputs == 10
     observation = np.array([0.3, 5.0])  # the second lies outside its range: not clipped
-    expected = [0.9 * np.exp(-0.5 * ((observation[d] - np.linspace(low[d], high[d], 5)) / ((high[d] - low[d]) / 4)) ** 2)
-                for d in range(2)]
+    expected = [
+        0.9 * np.exp(-0.5 * ((observation[d] - np.linspace(low[d], high[d], 5)) / ((high[d] - low[d]) / 4)) ** 2)
+        for d in range(2)
+    ]
     np.testing.assert_allclose(encoder.probabilities(jnp.asarray(observation)), np.concatenate(expected), rtol=1e-6)
     # one dimension of the encoder is the functional population code of the same range
     centres, width = encoding.population_centres(5, -1.0, 1.0)

@@ -111,7 +111,7 @@ def test_cartpole_falls_under_constant_push_and_vmaps():
 
 
 def test_gymnasium_adapter_cartpole():
-    gymnasium = pytest.importorskip("gymnasium")
+    pytest.importorskip("gymnasium")
     from probsnn.encoding import PopulationEncoder
     from probsnn.envs.gymnasium_adapter import GymnasiumAdapter
     from probsnn.inference.policy_gradient import FirstToSpikePolicy

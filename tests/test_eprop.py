@@ -35,7 +35,9 @@ def _close(got, want):
 def test_symmetric_eprop_equals_autodiff_with_stop_gradients(neuron, neuron_params, kappa):
     params = init_eprop(jax.random.PRNGKey(2), N_IN, N_OUT, neuron_params, input_scale=3.0, recurrent_scale=1.0)
     loss, grads = eprop_gradient(neuron, params, X, TARGETS, squared_error, readout_decay=kappa)
-    ref_loss, ref = jax.value_and_grad(lambda p: eprop_reference_loss(neuron, p, X, TARGETS, squared_error, kappa))(params)
+    ref_loss, ref = jax.value_and_grad(
+        lambda p: eprop_reference_loss(neuron, p, X, TARGETS, squared_error, kappa)
+    )(params)
     assert float(loss) == pytest.approx(float(ref_loss), rel=1e-12)
     _close(grads, ref)
     states, _ = eprop_forward(neuron, params, X, kappa)
@@ -48,7 +50,9 @@ def test_eprop_is_not_full_bptt():
     params = init_eprop(jax.random.PRNGKey(2), N_IN, N_OUT, lif_params(N, 0.8, 0.6), 3.0, 1.5)
     _, grads = eprop_gradient(neuron, params, X, TARGETS, squared_error)
     full = jax.grad(
-        lambda p: jnp.sum(jax.vmap(squared_error)(eprop_forward(neuron, p, X, 0.0, stop_recurrent_gradient=False)[1], TARGETS))
+        lambda p: jnp.sum(
+            jax.vmap(squared_error)(eprop_forward(neuron, p, X, 0.0, stop_recurrent_gradient=False)[1], TARGETS)
+        )
     )(params)
     assert not np.allclose(grads.input_weights, full.input_weights, atol=1e-8)
     np.testing.assert_allclose(grads.output_weights, full.output_weights, atol=1e-10)  # readout exact
@@ -79,7 +83,8 @@ def test_validation():
     with pytest.raises(ValueError, match="recurrent_weights"):
         eprop_gradient(neuron, params._replace(recurrent_weights=jnp.zeros((2, 2))), X, TARGETS, squared_error)
     with pytest.raises(ValueError, match="element-wise"):
-        eprop_gradient(snu_neuron(lateral_inhibition=True), params._replace(neuron=snu_params(N)), X, TARGETS, squared_error)
+        eprop_gradient(snu_neuron(lateral_inhibition=True), params._replace(neuron=snu_params(N)), X, TARGETS,
+                       squared_error)
     with pytest.raises(ValueError, match="expect"):
         eprop_gradient(neuron, params, X[..., :2], TARGETS, squared_error)
     with pytest.raises(ValueError, match="EpropParams"):

@@ -32,7 +32,8 @@ def test_potential_matches_direct_sums(observation):
     np.testing.assert_allclose(np.asarray(net.potential(params, data)), loop_potential(net, params, data), atol=1e-10)
 
 
-@pytest.mark.parametrize("observation, family", [("poisson", sm.families.Poisson()), ("bernoulli", sm.families.Binomial())])
+@pytest.mark.parametrize("observation, family",
+                         [("poisson", sm.families.Poisson()), ("bernoulli", sm.families.Binomial())])
 def test_log_likelihood_matches_statsmodels(observation, family):
     net, params, data = make_network(observation, n_bins=3000)
     design = np.asarray(net.design_matrix(data))

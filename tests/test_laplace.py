@@ -62,7 +62,7 @@ def test_from_a_map_result(problem):
         laplace_posterior(net, data, fit=fit, num_samples=1)
     with pytest.raises(ValueError, match="num_chains"):
         laplace_posterior(net, data, fit=fit, num_chains=0)
-    other = ps.GLMNetwork(net.n_neurons, stimulus_basis=net.stimulus_basis, history_basis=ps.basis.raised_cosine_log(2, 6),
-                          observation="bernoulli")
+    other = ps.GLMNetwork(net.n_neurons, stimulus_basis=net.stimulus_basis,
+                          history_basis=ps.basis.raised_cosine_log(2, 6), observation="bernoulli")
     with pytest.raises(ValueError, match="another network"):  # a MAP fit of a network with other shapes
         laplace_posterior(other, data, fit=fit)

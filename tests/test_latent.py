@@ -171,7 +171,9 @@ def test_numpyro_tracegraph_gradient_is_unbiased_and_svi_raises_elbo():
     param_map = dict(zip(GLMParams._fields, params))
 
     def grad_one(key):
-        g = jax.grad(lambda p: -elbo.loss(key, p, latent_glm_model, latent_glm_guide, stimulus, visible, net=net))(param_map)
+        g = jax.grad(
+            lambda p: -elbo.loss(key, p, latent_glm_model, latent_glm_guide, stimulus, visible, net=net)
+        )(param_map)
         return jnp.concatenate([jnp.ravel(g[f]) for f in GLMParams._fields])
 
     grads = np.asarray(jax.jit(jax.vmap(grad_one))(jax.random.split(jax.random.PRNGKey(0), 10000)))

@@ -31,7 +31,8 @@ def _problem():
 def _theta(net, sampler, shift=0.4, scale=0.8, seed=3):
     """Free parameters with some retractable entries below 0 (retracted) and some above."""
     p = net.init_params(jax.random.PRNGKey(seed), scale=scale, bias=-0.3)
-    flat = net.flatten(p._replace(stimulus_weights=p.stimulus_weights + shift, coupling_weights=p.coupling_weights + shift))
+    flat = net.flatten(p._replace(stimulus_weights=p.stimulus_weights + shift,
+                                  coupling_weights=p.coupling_weights + shift))
     return {g: flat[idx] for g, idx in sampler.synapses.indices.items()}
 
 

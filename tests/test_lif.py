@@ -122,7 +122,9 @@ def test_threshold_gradient_uses_surrogate():
 def test_detach_reset_removes_reset_gradient():
     params = lif_params(1, 0.5, 1.0)
     start = LIFState(jnp.array([0.0]), jnp.array([1.0]))
-    f = lambda s, detach: lif_step(params, LIFState(start.membrane, s), jnp.array([0.3]), detach_reset=detach)[0].membrane.sum()
+    f = lambda s, detach: (
+        lif_step(params, LIFState(start.membrane, s), jnp.array([0.3]), detach_reset=detach)[0].membrane.sum()
+    )
     assert float(jax.grad(f)(start.spikes, False)[0]) == pytest.approx(-1.0)
     assert float(jax.grad(f)(start.spikes, True)[0]) == 0.0
 

@@ -13,7 +13,8 @@ import probsnn as ps
 from probsnn import basis
 
 
-@pytest.mark.parametrize("observation, family", [("poisson", sm.families.Poisson()), ("bernoulli", sm.families.Binomial())])
+@pytest.mark.parametrize("observation, family",
+                         [("poisson", sm.families.Poisson()), ("bernoulli", sm.families.Binomial())])
 def test_ml_fit_matches_statsmodels(observation, family):
     net, _, data = make_network(observation, n_bins=20_000)
     result = ps.fit_map(net, data)
@@ -91,7 +92,8 @@ def test_parameter_recovery_ten_neuron_network():
     data = net.simulate_data(truth, jax.random.PRNGKey(7), n_steps=100_000)
     result = ps.fit_map(net, data)
     assert result.converged.all()
-    z = (np.asarray(net.flatten(result.params)) - np.asarray(net.flatten(truth))) / np.asarray(net.flatten(result.standard_errors))
+    z = ((np.asarray(net.flatten(result.params)) - np.asarray(net.flatten(truth)))
+         / np.asarray(net.flatten(result.standard_errors)))
     z = z[net.feature_mask]
     inside = np.mean(np.abs(z) <= 3)
     assert inside >= 0.95, f"only {inside:.1%} of coefficients inside +-3 SE"

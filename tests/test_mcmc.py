@@ -89,7 +89,8 @@ def test_inference_data_groups_coords_and_pointwise_log_likelihood(small_network
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 150
     assert {"diverging", "energy", "tree_depth", "step_size", "lp"} <= set(idata.sample_stats.data_vars)
     # pointwise log-likelihood of one draw equals the network's own per-bin log-likelihood
-    params = ps.GLMParams(*(jnp.asarray(post[k].values[1, 7]) for k in ("stimulus_weights", "coupling_weights", "bias")))
+    params = ps.GLMParams(*(jnp.asarray(post[k].values[1, 7])
+                            for k in ("stimulus_weights", "coupling_weights", "bias")))
     expected = np.asarray(net.log_likelihood(params, data, per="bin"))
     np.testing.assert_allclose(idata.log_likelihood["obs"].values[1, 7], expected, rtol=1e-10, atol=1e-10)
     # filters in lag space are the basis expansion of the weights (at the lags the basis covers)
@@ -97,7 +98,8 @@ def test_inference_data_groups_coords_and_pointwise_log_likelihood(small_network
     np.testing.assert_allclose(post["coupling_filter"].values[1, 7], net.filters(params)["coupling"][..., covered],
                                atol=1e-12)
     # posterior predictive rate of a draw is the conditional intensity given the observed past
-    np.testing.assert_allclose(idata.posterior_predictive["rate"].values[1, 7], net.predicted_rate(params, data), rtol=1e-10)
+    np.testing.assert_allclose(idata.posterior_predictive["rate"].values[1, 7], net.predicted_rate(params, data),
+                               rtol=1e-10)
     np.testing.assert_array_equal(idata.observed_data["obs"].values, data.counts)
     # lp is the log joint: log-likelihood + log prior (N(0,1) filters, N(0,5) bias)
     from scipy import stats

@@ -20,9 +20,11 @@ def test_model_log_density_is_likelihood_plus_priors(observation):
     net, params, data = make_network(observation, n_bins=2000)
     design = net.design_matrix(data)
     penalty = ps.GaussianPrior(smoothing=3.0)
-    priors = ps.GLMPriors(stimulus=dist.Normal(0, 2.0), coupling=dist.Laplace(0, 0.5), bias=dist.Normal(-2, 3), penalty=penalty)
+    priors = ps.GLMPriors(stimulus=dist.Normal(0, 2.0), coupling=dist.Laplace(0, 0.5), bias=dist.Normal(-2, 3),
+                          penalty=penalty)
     values = params._asdict()
-    got, _ = log_density(partial(glm_network, net=net), (design,), {"counts": jnp.asarray(data.counts), "priors": priors}, values)
+    got, _ = log_density(partial(glm_network, net=net), (design,),
+                         {"counts": jnp.asarray(data.counts), "priors": priors}, values)
     flat = net.flatten(params)
     expected = (
         net.log_likelihood(params, data)
@@ -44,8 +46,10 @@ def test_numpyro_log_likelihood_and_predictive_work_on_the_model():
     assert predictive["obs"].shape == (2, 1500, 3)
     # one-step-ahead predictive counts have the model's conditional means
     mean = np.asarray(net.observation.mean(net.potential(params, data)))
-    draws = Predictive(partial(glm_network, net=net), posterior_samples={k: jnp.repeat(v[None], 200, 0) for k, v in params._asdict().items()})(
-        jax.random.PRNGKey(1), design)["obs"]
+    draws = Predictive(
+        partial(glm_network, net=net),
+        posterior_samples={k: jnp.repeat(v[None], 200, 0) for k, v in params._asdict().items()}
+    )(jax.random.PRNGKey(1), design)["obs"]
     total = np.asarray(draws).sum(axis=(1, 2))
     assert abs(total.mean() - mean.sum()) < 4 * np.sqrt(mean.sum() / 200)
 
@@ -56,7 +60,9 @@ def test_bad_priors_raise():
     with pytest.raises(TypeError, match="numpyro distribution"):
         numpyro.handlers.seed(partial(glm_network, net=net), 0)(design, priors=ps.GLMPriors(stimulus=1.0))
     with pytest.raises(ValueError, match="scalar"):
-        numpyro.handlers.seed(partial(glm_network, net=net), 0)(design, priors=ps.GLMPriors(bias=dist.MultivariateNormal(jnp.zeros(2), jnp.eye(2))))
+        numpyro.handlers.seed(partial(glm_network, net=net), 0)(
+            design, priors=ps.GLMPriors(bias=dist.MultivariateNormal(jnp.zeros(2), jnp.eye(2)))
+        )
 
 
 @pytest.mark.parametrize("temperature", [1.0, 2.5])

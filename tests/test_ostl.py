@@ -33,7 +33,9 @@ def test_single_layer_ostl_equals_bptt(case):
     neuron, neuron_params = CASES[case]
     params = [init_feedforward(jax.random.PRNGKey(2), N_IN, neuron_params, weight_scale=3.0)]
     loss, grads = ostl_gradient([neuron], params, X, TARGETS, membrane_and_spike_loss)
-    ref_loss, ref = jax.value_and_grad(lambda p: per_step_loss_total([neuron], p, X, TARGETS, membrane_and_spike_loss))(params)
+    ref_loss, ref = jax.value_and_grad(
+        lambda p: per_step_loss_total([neuron], p, X, TARGETS, membrane_and_spike_loss)
+    )(params)
     assert float(loss) == pytest.approx(float(ref_loss), rel=1e-12)
     for got, want in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref)):
         scale = float(jnp.max(jnp.abs(want))) + 1.0

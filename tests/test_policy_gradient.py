@@ -126,7 +126,9 @@ def test_exact_action_probabilities_match_enumeration_and_sampling(no_spike):
     enumerated, _, _ = enumerate_paths(policy, params, inputs, np.zeros(3), 0.0)
     np.testing.assert_allclose(closed, enumerated, atol=1e-12)
     n = 20000
-    actions = jax.jit(jax.vmap(lambda k: policy.decide(params, k, 1).action))(jax.random.split(jax.random.PRNGKey(2), n))
+    actions = jax.jit(jax.vmap(lambda k: policy.decide(params, k, 1).action))(
+        jax.random.split(jax.random.PRNGKey(2), n)
+    )
     freq = np.bincount(np.asarray(actions), minlength=3) / n
     se = np.sqrt(closed * (1 - closed) / n)
     assert np.all(np.abs(freq - closed) < 4 * se)

@@ -253,7 +253,8 @@ def test_minibatch_and_streaming_gradients_are_unbiased(small):
     blocks = [sampler.drift(theta, None, (design[i:i + 30], counts[i:i + 30]), None, 4.0)[0] for i in range(0, 120, 30)]
     np.testing.assert_allclose(np.mean([b["bias"] for b in blocks], 0), full["bias"], rtol=1e-10)
     # random single-bin batches: exact expectation over the uniform bin index
-    singles = [sampler.drift(theta, None, (design[t:t + 1], counts[t:t + 1]), None, 120.0)[0]["coupling"] for t in range(120)]
+    singles = [sampler.drift(theta, None, (design[t:t + 1], counts[t:t + 1]), None, 120.0)[0]["coupling"]
+               for t in range(120)]
     np.testing.assert_allclose(np.mean(singles, 0), full["coupling"], rtol=1e-10)
 
 

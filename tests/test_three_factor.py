@@ -200,8 +200,8 @@ def test_reward_factor_and_learning_improves_likelihood():
     # the visible bias converges near logit(0.8) (latent inputs are weak)
     assert abs(float(jax.nn.sigmoid(p.bias[0])) - 0.8) < 0.06
     # reward factor: reward = spike of latent neuron 1 -> its bias increases
-    rl = ThreeFactorVI(GLMNetwork(0, 1, history_basis=basis.identity(1), observation="bernoulli"), learning_rate=0.1, kappa=0.5,
-                       likelihood_weight=0.0, baseline=False)
+    rl = ThreeFactorVI(GLMNetwork(0, 1, history_basis=basis.identity(1), observation="bernoulli"),
+                       learning_rate=0.1, kappa=0.5, likelihood_weight=0.0, baseline=False)
     p0 = rl.net.init_params()
     for sign in (1.0, -1.0):
         opt_state, state = rl.init(p0)

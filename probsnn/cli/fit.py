@@ -26,7 +26,8 @@ def _load(args):
     from .. import datasets
 
     if args.data is None:
-        return datasets.load_grasshopper(recording=args.recording, dt=args.dt or 0.001), f"grasshopper receptor {args.recording} (nitime)"
+        return (datasets.load_grasshopper(recording=args.recording, dt=args.dt or 0.001),
+                f"grasshopper receptor {args.recording} (nitime)")
     path = Path(args.data)
     if not path.exists():
         raise CLIError(f"--data {path}: no such file or folder")
@@ -65,9 +66,11 @@ def _model_specs(data, args):
     specs = []
     if has_stim:
         specs.append(("stimulus", dict(stimulus_basis=stim_basis, history_basis=None)))
-    specs.append(("history", dict(stimulus_basis=stim_basis if has_stim else None, history_basis=hist_basis, coupling=False)))
+    specs.append(("history", dict(stimulus_basis=stim_basis if has_stim else None, history_basis=hist_basis,
+                                  coupling=False)))
     if data.n_neurons > 1:
-        specs.append(("coupled", dict(stimulus_basis=stim_basis if has_stim else None, history_basis=hist_basis, coupling=True)))
+        specs.append(("coupled", dict(stimulus_basis=stim_basis if has_stim else None, history_basis=hist_basis,
+                                      coupling=True)))
     return specs
 
 
@@ -97,7 +100,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"probsnn fit: {source}", file=sys.stderr)
     print(f"  {data}", file=sys.stderr)
-    print(f"  train {train.n_bins} bins, held-out {test.n_bins} bins (last {args.test_fraction:.0%} of the recording)", file=sys.stderr)
+    print(f"  train {train.n_bins} bins, held-out {test.n_bins} bins "
+          f"(last {args.test_fraction:.0%} of the recording)", file=sys.stderr)
 
     if not (np.isfinite(args.ridge) and args.ridge >= 0):
         raise CLIError(f"--ridge must be >= 0, got {args.ridge}")
@@ -106,10 +110,13 @@ def run(args) -> int:
     results, rows, saved = {}, [], {}
     specs = _model_specs(data, args)
     for name, spec in tqdm(specs, desc="models", disable=args.quiet, file=sys.stderr):
-        net = GLMNetwork(data.n_neurons, n_stimulus_dims=data.n_stimulus_dims if spec["stimulus_basis"] is not None else 0,
+        net = GLMNetwork(data.n_neurons,
+                         n_stimulus_dims=data.n_stimulus_dims if spec["stimulus_basis"] is not None else 0,
                          observation=args.observation, neuron_names=data.neuron_names, **spec)
-        train_m = train if spec["stimulus_basis"] is not None else type(train)(train.counts, train.dt, None, train.neuron_names, train.t_start)
-        test_m = test if spec["stimulus_basis"] is not None else type(test)(test.counts, test.dt, None, test.neuron_names, test.t_start)
+        train_m = (train if spec["stimulus_basis"] is not None
+                   else type(train)(train.counts, train.dt, None, train.neuron_names, train.t_start))
+        test_m = (test if spec["stimulus_basis"] is not None
+                  else type(test)(test.counts, test.dt, None, test.neuron_names, test.t_start))
         start = time.perf_counter()
         fit = fit_map(net, train_m, prior=prior, progress=False if args.quiet else None)
         elapsed = time.perf_counter() - start
@@ -131,12 +138,14 @@ def run(args) -> int:
             saved[f"{name}/{field}_se"] = np.asarray(value)
 
     # the table
-    header = f"{'model':<10}{'neuron':<16}{'bits/spk train':>15}{'bits/spk test':>15}{'KS (test)':>11}{'KS p':>9}{'AIC':>12}{'conv':>6}"
+    header = (f"{'model':<10}{'neuron':<16}{'bits/spk train':>15}{'bits/spk test':>15}"
+              f"{'KS (test)':>11}{'KS p':>9}{'AIC':>12}{'conv':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['model']:<10}{r['neuron']:<16}{r['train_bits_per_spike']:>15.3f}{r['test_bits_per_spike']:>15.3f}"
-              f"{r['ks_statistic']:>11.3f}{r['ks_pvalue']:>9.2g}{r['aic']:>12.1f}{'yes' if r['converged'] else 'NO':>6}")
+              f"{r['ks_statistic']:>11.3f}{r['ks_pvalue']:>9.2g}{r['aic']:>12.1f}"
+              f"{'yes' if r['converged'] else 'NO':>6}")
 
     if args.posterior is not None:
         # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
@@ -181,8 +190,10 @@ def add_parser(subparsers) -> None:
                      help="filter basis: log-time raised cosines (default) or one weight per lag")
     fit.add_argument("--stimulus-basis", type=positive(int), default=8, help="stimulus basis functions (default 8)")
     fit.add_argument("--history-basis", type=positive(int), default=8, help="history basis functions (default 8)")
-    fit.add_argument("--stimulus-window", type=positive(float), default=0.03, help="stimulus filter length, s (default 0.03)")
-    fit.add_argument("--history-window", type=positive(float), default=0.05, help="history filter length, s (default 0.05)")
+    fit.add_argument("--stimulus-window", type=positive(float), default=0.03,
+                     help="stimulus filter length, s (default 0.03)")
+    fit.add_argument("--history-window", type=positive(float), default=0.05,
+                     help="history filter length, s (default 0.05)")
     fit.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction at the end (default 0.2)")
     fit.add_argument("--ridge", type=float, default=0.01,
                      help="precision of a Gaussian prior on filter weights (default 0.01, i.e. sd 10: keeps "

@@ -88,7 +88,8 @@ def posterior_report(args, results: dict, out) -> dict:
             summary = dict(final_elbo=float(idata.attrs["final_elbo"]))
         else:
             summary = check_convergence(idata, warn=False)
-        convergence[name] = {k: (v if not isinstance(v, (np.floating, np.integer)) else v.item()) for k, v in summary.items()}
+        convergence[name] = {k: (v if not isinstance(v, (np.floating, np.integer)) else v.item())
+                             for k, v in summary.items()}
         for var, band in filter_credible_bands(idata, 0.9).items():
             for key, value in band.items():
                 bands[f"{name}__{var}__{key}"] = value
@@ -121,14 +122,17 @@ def posterior_report(args, results: dict, out) -> dict:
         for name, row in rows:
             print(f"{name:<10}{int(row['rank']):>5}{row['elpd_loo']:>14.1f}{row['se']:>10.1f}{row['elpd_diff']:>12.1f}"
                   f"{row['dse']:>10.1f}{row['p_loo']:>9.1f}")
-            loo_rows[name] = {k: float(row[k]) for k in ("rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight")}
+            loo_rows[name] = {k: float(row[k])
+                              for k in ("rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight")}
             loo_rows[name]["pareto_k_warning"] = bool(row.get("warning", False))
         unreliable = [name for name, row in loo_rows.items() if row["pareto_k_warning"]]
         if unreliable:
             print(f"warning: PSIS-LOO is unreliable for {unreliable} (Pareto k > 0.7 for some blocks: the posterior "
                   "draws change those blocks' likelihood too much). Do not rank these models by this table; use "
                   "--posterior nuts, more data per block, or a tighter prior (--ridge).", file=sys.stderr)
-    (out / "loo.json").write_text(json.dumps(dict(method=method, pointwise=list(set(var.values())), models=loo_rows), indent=2))
+    (out / "loo.json").write_text(
+        json.dumps(dict(method=method, pointwise=list(set(var.values())), models=loo_rows), indent=2)
+    )
     print(f"posterior report: posterior_filters_*.png, credible_bands.npz, loo.json, convergence.json in {out}/",
           file=sys.stderr)
     return dict(idata=idatas, loo=loo_rows, convergence=convergence)

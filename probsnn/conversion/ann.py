@@ -337,7 +337,8 @@ def layers_from_arrays(specs: Sequence[dict]) -> list:
                 raise ValueError(f"layer spec {i}: drop 'dropout' layers before conversion (identity at inference).")
             elif "norm" in kind:
                 raise ValueError(
-                    f"layer spec {i}: {kind!r} cannot be converted; fold it into the preceding layer's weights and bias."
+                    f"layer spec {i}: {kind!r} cannot be converted; "
+                    "fold it into the preceding layer's weights and bias."
                 )
             else:
                 raise ValueError(
@@ -382,8 +383,10 @@ def init_cnn(key, input_shape, channels: int = 8, n_hidden: int = 32, n_classes:
         Conv2D(kernel, jnp.zeros((channels,), dtype), activation),
         AvgPool2D(2) if pool == "avg" else MaxPool2D(2),
         Flatten(),
-        Dense(jax.random.normal(k2, (n_flat, n_hidden), dtype) * math.sqrt(2.0 / n_flat), jnp.zeros((n_hidden,), dtype), activation),
-        Dense(jax.random.normal(k3, (n_hidden, n_classes), dtype) * math.sqrt(2.0 / n_hidden), jnp.zeros((n_classes,), dtype), "linear"),
+        Dense(jax.random.normal(k2, (n_flat, n_hidden), dtype) * math.sqrt(2.0 / n_flat),
+              jnp.zeros((n_hidden,), dtype), activation),
+        Dense(jax.random.normal(k3, (n_hidden, n_classes), dtype) * math.sqrt(2.0 / n_hidden),
+              jnp.zeros((n_classes,), dtype), "linear"),
     ]
 
 

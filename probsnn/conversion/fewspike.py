@@ -146,7 +146,8 @@ def pretrained_fs(activation: str, n_steps_k: int) -> FSFit:
     path = _PACKAGE_DIR / f"fs_{activation}_k{int(n_steps_k)}.npz"
     if not path.exists():
         have = sorted(p.stem for p in _PACKAGE_DIR.glob("*.npz"))
-        raise ValueError(f"no shipped FS fit for {activation} with K={n_steps_k}; available {have}; fit one with fit_fs_neuron.")
+        raise ValueError(f"no shipped FS fit for {activation} with K={n_steps_k}; available {have}; "
+                         "fit one with fit_fs_neuron.")
     return load_fs_params(path)
 
 
@@ -251,7 +252,8 @@ def run_fs_network(net: FSNetwork, x):
             events = np.sum(np.asarray(spikes[j - 1]), axis=0)
             # the spikes feeding layer i pass through pools/flatten in between: count at the FS layer's own shape
             fan = fan.reshape(-1)
-            fan = np.full(events.shape[1:], float(fan.mean())) if fan.size != np.prod(events.shape[1:]) else fan.reshape(events.shape[1:])
+            fan = (np.full(events.shape[1:], float(fan.mean())) if fan.size != np.prod(events.shape[1:])
+                   else fan.reshape(events.shape[1:]))
         synops += float(np.sum(events * fan)) / x.shape[0]
     return np.asarray(out), spn, synops, count_macs(net.layers, net.input_shape)
 
@@ -278,7 +280,8 @@ def run_fs_pipelined(net: FSNetwork, x):
     ks = [int(np.shape(fs.threshold)[0]) for _, fs in (s[-1] for s in stages) if fs is not None]
     k = max(ks) if ks else 1
     outputs = []
-    run_stage = [jax.jit(lambda h, st=st: _fs_forward(tuple(l for l, _ in st), tuple(f for _, f in st), h)[0]) for st in stages]
+    run_stage = [jax.jit(lambda h, st=st: _fs_forward(tuple(l for l, _ in st), tuple(f for _, f in st), h)[0])
+                 for st in stages]
     carry = [None] * n_stages  # what each stage produced in the previous phase
     for phase in range(n + n_stages - 1):
         inputs = [jnp.asarray(x[phase:phase + 1]) if phase < n else None] + carry[:-1]

@@ -119,7 +119,8 @@ def _check_rate_convertible(layers):
     parametric = [i for i, l in enumerate(layers) if isinstance(l, PARAMETRIC)]
     last = parametric[-1]
     if last != len(layers) - 1:
-        raise ValueError("the last layer must be Dense or Conv2D (the output); pooling/flatten after it is not supported.")
+        raise ValueError("the last layer must be Dense or Conv2D (the output); "
+                         "pooling/flatten after it is not supported.")
     for i in parametric:
         act = layers[i].activation
         if i != last and act != "relu":
@@ -183,7 +184,8 @@ def normalisation_scales(layers: Sequence, x_norm, percentile: float = 99.9, sch
 
 
 def normalise_layers(layers: Sequence, scales: Sequence, input_shape) -> list:
-    """Rescale weights and biases: :math:`\\tilde W^l = W^l \\lambda^{l-1}/\\lambda^l`, :math:`\\tilde b^l = b^l/\\lambda^l`.
+    """Rescale weights and biases: :math:`\\tilde W^l = W^l \\lambda^{l-1}/\\lambda^l`,
+    :math:`\\tilde b^l = b^l/\\lambda^l`.
 
     The input scale :math:`\\lambda^0` is 1; per-channel scales are carried through pools and ``Flatten``.
     """
@@ -196,8 +198,10 @@ def normalise_layers(layers: Sequence, scales: Sequence, input_shape) -> list:
             lam = np.asarray(scales[k], float)
             k += 1
             prev_vec = np.broadcast_to(prev, shape_in).reshape(-1)
-            w = np.asarray(layer.weights) * prev_vec[:, None] / np.broadcast_to(lam, (np.shape(layer.weights)[1],))[None, :]
-            out.append(Dense(jnp.asarray(w), jnp.asarray(np.asarray(layer.bias) / lam), layer.activation, layer.negative_slope))
+            w = (np.asarray(layer.weights) * prev_vec[:, None]
+                 / np.broadcast_to(lam, (np.shape(layer.weights)[1],))[None, :])
+            out.append(Dense(jnp.asarray(w), jnp.asarray(np.asarray(layer.bias) / lam), layer.activation,
+                             layer.negative_slope))
             prev = lam
         elif isinstance(layer, Conv2D):
             lam = np.asarray(scales[k], float)
@@ -206,7 +210,8 @@ def normalise_layers(layers: Sequence, scales: Sequence, input_shape) -> list:
             if prev_c.ndim == 3 and not np.all(prev_c == prev_c[:1, :1, :]):
                 raise ValueError("per-position input scales cannot be folded into a convolution kernel.")
             prev_c = prev_c[0, 0, :] if prev_c.ndim == 3 else prev_c
-            kern = np.asarray(layer.kernel) * prev_c[None, None, :, None] / np.broadcast_to(lam, (np.shape(layer.kernel)[3],))
+            kern = (np.asarray(layer.kernel) * prev_c[None, None, :, None]
+                    / np.broadcast_to(lam, (np.shape(layer.kernel)[3],)))
             out.append(
                 Conv2D(jnp.asarray(kern), jnp.asarray(np.asarray(layer.bias) / lam), layer.activation,
                        layer.stride, layer.padding, layer.negative_slope)
@@ -262,7 +267,8 @@ def _fanout(layer, shape_in):
         return np.full(shape_in, float(np.shape(layer.weights)[1]))
     if isinstance(layer, Conv2D):
         with jax.ensure_compile_time_eval():
-            ones = Conv2D(jnp.ones(np.shape(layer.kernel)), jnp.zeros(np.shape(layer.bias)), "linear", layer.stride, layer.padding)
+            ones = Conv2D(jnp.ones(np.shape(layer.kernel)), jnp.zeros(np.shape(layer.bias)), "linear",
+                          layer.stride, layer.padding)
             x0 = jnp.zeros((1,) + tuple(shape_in))
             out, vjp = jax.vjp(lambda x: layer_linear(ones, x), x0)
             return np.asarray(vjp(jnp.ones_like(out))[0][0])
@@ -306,7 +312,8 @@ def simulate(layers: tuple, input_shape: tuple, x, n_steps: int, *, key=None, in
         return LIFParams(ones, ones)
 
     init = {
-        "v": {i: LIFState(jnp.full((batch,) + shapes[i], initial_membrane, dtype), jnp.zeros((batch,) + shapes[i], dtype))
+        "v": {i: LIFState(jnp.full((batch,) + shapes[i], initial_membrane, dtype),
+                          jnp.zeros((batch,) + shapes[i], dtype))
               for i in spiking},
         "counts": {i: jnp.zeros((batch,) + in_shapes[i], dtype) for i in maxpools},
     }
@@ -338,7 +345,9 @@ def simulate(layers: tuple, input_shape: tuple, x, n_steps: int, *, key=None, in
                 h = _max_pool_gate(h, counts, int(layer.size))
             else:
                 h = layer_linear(layer, h)
-        return {"v": new_v, "counts": new_counts}, (out, jnp.stack(n_spikes) if n_spikes else jnp.zeros((0,)), jnp.stack(ops))
+        return {"v": new_v, "counts": new_counts}, (
+            out, jnp.stack(n_spikes) if n_spikes else jnp.zeros((0,)), jnp.stack(ops)
+        )
 
     _, (outs, n_spikes, ops) = jax.lax.scan(body, init, keys)
     return outs, jnp.sum(n_spikes, axis=0), jnp.sum(ops, axis=0)
@@ -378,14 +387,16 @@ def run_rate_snn(snn: RateSNN, x, n_steps: int, input_mode: str = "analog", key=
     if readout not in ("membrane", "spikes"):
         raise ValueError(f"readout must be 'membrane' or 'spikes', got {readout!r}.")
     if np.any(x < 0):
-        raise ValueError("inputs must be non-negative (scale them into [0, 1]); negative currents cannot be rate-coded.")
+        raise ValueError("inputs must be non-negative (scale them into [0, 1]); "
+                         "negative currents cannot be rate-coded.")
     if input_mode == "poisson":
         if np.any(x > 1):
             raise ValueError("Poisson inputs are firing probabilities and must lie in [0, 1]; rescale x.")
         if key is None:
             raise ValueError("input_mode='poisson' needs a PRNG key (key=jax.random.PRNGKey(seed)).")
     if not 0.0 <= float(initial_membrane) < 1.0:
-        raise ValueError(f"initial_membrane must lie in [0, 1) (a fraction of the threshold), got {initial_membrane!r}.")
+        raise ValueError("initial_membrane must lie in [0, 1) (a fraction of the threshold), "
+                         f"got {initial_membrane!r}.")
     key = jax.random.PRNGKey(0) if key is None else key
     bs = x.shape[0] if batch_size is None else int(batch_size)
     scores, spikes, ops = [], 0.0, 0.0
@@ -406,7 +417,8 @@ def run_rate_snn(snn: RateSNN, x, n_steps: int, input_mode: str = "analog", key=
     last = max(i for i, l in enumerate(snn.layers) if isinstance(l, PARAMETRIC))
     n_neurons = np.array([np.prod(shapes[i]) for i, l in enumerate(snn.layers)
                           if isinstance(l, PARAMETRIC) and (i != last or readout == "spikes")], float)
-    return RateRun(out, np.asarray(spikes) / (n_neurons * x.shape[0]), np.asarray(ops) / x.shape[0], input_mode == "analog")
+    return RateRun(out, np.asarray(spikes) / (n_neurons * x.shape[0]), np.asarray(ops) / x.shape[0],
+                   input_mode == "analog")
 
 
 def accuracy_vs_time(run: RateRun, labels) -> np.ndarray:

@@ -95,7 +95,8 @@ def binary_stdp_update(key, params: WindowedSTDPParams, weights, time_since_pre,
 
 
 def expected_binary_stdp_update(params: WindowedSTDPParams, mean_weights, time_since_pre, post_spikes):
-    r""":math:`\mathbb E[w']` for :math:`w \sim \mathrm{Bernoulli}(\bar w)`: :math:`\bar w + p^\text{pot}(1-\bar w) - p^\text{dep}\bar w`."""
+    r""":math:`\mathbb E[w']` for :math:`w \sim \mathrm{Bernoulli}(\bar w)`:
+    :math:`\bar w + p^\text{pot}(1-\bar w) - p^\text{dep}\bar w`."""
     p_one, p_zero = switching_probabilities(params, time_since_pre, post_spikes)
     return mean_weights + p_one * (1.0 - mean_weights) - p_zero * mean_weights
 
@@ -117,7 +118,8 @@ class WTAConfig:
     relaxation time of the adaptive threshold (bins); ``rule``: ``"binary"`` (stochastic STDP on
     {0, 1} synapses) or ``"analog"`` (deterministic :func:`~probsnn.inference.stdp.windowed_stdp_update`);
     ``devices_per_synapse``: K binary devices per synapse for the binary rule (the synaptic weight is
-    their mean; K = 1 is a single binary synapse); ``signed``: synapses contribute :math:`2w - 1` (so {0, 1} reads as {-1, +1}) instead of :math:`w`;
+    their mean; K = 1 is a single binary synapse); ``signed``: synapses contribute :math:`2w - 1`
+    (so {0, 1} reads as {-1, +1}) instead of :math:`w`;
     ``anneal_to``: the learning amplitudes (switching probabilities) are multiplied by
     :math:`a^{k/(n-1)}`, :math:`a` = ``anneal_to``, at presentation :math:`k` of :math:`n`
     (geometric annealing from 1; 1 = no annealing), for either rule;
@@ -153,7 +155,8 @@ class WTAConfig:
         if self.rule not in ("binary", "analog"):
             raise ValueError(f"WTAConfig.rule must be 'binary' or 'analog', got {self.rule!r}.")
         if int(self.devices_per_synapse) != self.devices_per_synapse or self.devices_per_synapse < 1:
-            raise ValueError(f"WTAConfig.devices_per_synapse must be a positive integer, got {self.devices_per_synapse!r}.")
+            raise ValueError("WTAConfig.devices_per_synapse must be a positive integer, "
+                             f"got {self.devices_per_synapse!r}.")
         if not 0 < self.anneal_to <= 1:
             raise ValueError(f"WTAConfig.anneal_to must be in (0, 1], got {self.anneal_to!r}.")
         if not isinstance(self.stdp, WindowedSTDPParams):

@@ -153,7 +153,8 @@ def read_weights(key, programmed, t, config: PCMConfig = PCMConfig(), drift_comp
             out.append(leaf)
             continue
         k_plus, k_minus = jax.random.split(jax.random.fold_in(key, index))
-        w = unmap_weights(_read_jit(k_plus, leaf.plus, t, config), _read_jit(k_minus, leaf.minus, t, config), leaf.scale)
+        w = unmap_weights(_read_jit(k_plus, leaf.plus, t, config), _read_jit(k_minus, leaf.minus, t, config),
+                          leaf.scale)
         if drift_compensation:
             response = _probe_response(w)
             w = w * jnp.where(response > 0, leaf.reference / response, 1.0)

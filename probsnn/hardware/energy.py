@@ -9,9 +9,9 @@ spike trains :math:`s^{(l)}_{t,b,i}`:
     N_\text{syn} = \sum_l F_l \sum_{t,b,i} s^{(l)}_{t,b,i},
 
 (event-driven synaptic operations: each spike touches the :math:`F_l` synapses it drives; entries
-are spike counts, 0/1 for binary spikes), neuron updates :math:`N_\text{upd} = \sum_l T B n_l` for the neurons that receive the layer's output,
-and dense multiply-accumulates :math:`N_\text{MAC} = \sum_l T B n_l F_l` (what a clock-driven,
-non-event-driven implementation performs). The estimated energy is
+are spike counts, 0/1 for binary spikes), neuron updates :math:`N_\text{upd} = \sum_l T B n_l` for the neurons
+that receive the layer's output, and dense multiply-accumulates :math:`N_\text{MAC} = \sum_l T B n_l F_l`
+(what a clock-driven, non-event-driven implementation performs). The estimated energy is
 
 .. math::
 

@@ -219,7 +219,8 @@ def quantise_levels(g_target, config: PCMConfig = PCMConfig()):
 def quantise_uniform(x, bits, bound):
     r"""Uniform mid-tread quantiser of a DAC/ADC with ``bits`` bits over ``[-bound, bound]``.
 
-    :math:`q(x) = \Delta \cdot \mathrm{round}(\mathrm{clip}(x, -b, b)/\Delta)`, :math:`\Delta = b/(2^{\text{bits}-1}-1)`.
+    :math:`q(x) = \Delta \cdot \mathrm{round}(\mathrm{clip}(x, -b, b)/\Delta)`,
+    :math:`\Delta = b/(2^{\text{bits}-1}-1)`.
     Saturation at :math:`\pm b` is the converter's physical behaviour (aihwkit ``inp_bound``/``out_bound``).
     ``bits=None`` returns ``x`` unchanged.
     """

@@ -24,7 +24,8 @@ from .._checks import positive_int
 from ..neurons.base import Neuron
 from ..neurons.layers import FeedForwardParams, RecurrentParams, feedforward_layer, recurrent_layer
 
-__all__ = ["run_network", "membrane_cross_entropy", "classification_loss", "fit_bptt", "accuracy", "project_neuron_params"]
+__all__ = ["run_network", "membrane_cross_entropy", "classification_loss", "fit_bptt", "accuracy",
+           "project_neuron_params"]
 
 
 def _check_network(neurons, params):

@@ -99,7 +99,8 @@ def _check(neuron, params, inputs, readout_decay):
     return readout_decay
 
 
-def eprop_forward(neuron: Neuron, params: EpropParams, inputs, readout_decay: float = 0.0, stop_recurrent_gradient=True):
+def eprop_forward(neuron: Neuron, params: EpropParams, inputs, readout_decay: float = 0.0,
+                  stop_recurrent_gradient=True):
     """Run the network; returns ``(states, outputs)`` with ``outputs`` :math:`y_t` of shape ``[T, B, n_out]``.
 
     ``stop_recurrent_gradient=True`` applies stop-gradient 1 of the module docstring.
@@ -127,7 +128,8 @@ def eprop_reference_loss(neuron, params, inputs, targets, step_loss: Callable, r
     return jnp.sum(jax.vmap(step_loss)(outputs, targets))
 
 
-def eprop_gradient(neuron: Neuron, params: EpropParams, inputs, targets, step_loss: Callable, readout_decay: float = 0.0, feedback="symmetric"):
+def eprop_gradient(neuron: Neuron, params: EpropParams, inputs, targets, step_loss: Callable,
+                   readout_decay: float = 0.0, feedback="symmetric"):
     r"""E-prop gradient of :math:`E = \sum_t E_t(y_t, y^*_t)`, computed online in one forward scan.
 
     Parameters

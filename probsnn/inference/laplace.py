@@ -54,7 +54,8 @@ def resolve_priors(priors) -> GLMPriors:
         return GLMPriors(vague, vague, vague, priors).resolved()
     if isinstance(priors, GLMPriors):
         return priors.resolved()
-    raise TypeError(f"priors must be None, a probsnn.GLMPriors or a probsnn.GaussianPrior, got {type(priors).__name__}.")
+    raise TypeError("priors must be None, a probsnn.GLMPriors or a probsnn.GaussianPrior, "
+                    f"got {type(priors).__name__}.")
 
 
 def _normal_scale(prior):
@@ -119,7 +120,8 @@ def _unflatten_batched(net, flat):
 
 
 def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 1000, num_chains: int = 1,
-                      seed: int = 0, log_likelihood="bin", posterior_predictive: bool = False, design=None, progress=None):
+                      seed: int = 0, log_likelihood="bin", posterior_predictive: bool = False, design=None,
+                      progress=None):
     r"""Draws from the Laplace approximation :math:`\mathcal N(\hat w, H^{-1})`, as ``InferenceData``.
 
     Parameters

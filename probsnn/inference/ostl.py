@@ -48,7 +48,9 @@ def _neuron_jacobians(neuron: Neuron, neuron_params, state, current):
 
     def cell(h, current, theta):
         new_state, _ = neuron.step(
-            jax.tree_util.tree_unflatten(param_def, list(theta)), jax.tree_util.tree_unflatten(state_def, list(h)), current
+            jax.tree_util.tree_unflatten(param_def, list(theta)),
+            jax.tree_util.tree_unflatten(state_def, list(h)),
+            current
         )
         return jnp.stack(jax.tree_util.tree_leaves(new_state))
 
@@ -75,7 +77,8 @@ def _check_ostl(neurons, params, inputs):
             )
         neuron.check_params(layer.neuron)
         if i > 0 and np.shape(layer.weights)[0] != np.shape(params[i - 1].weights)[1]:
-            raise ValueError(f"layer {i} expects {np.shape(layer.weights)[0]} inputs, layer {i-1} has {np.shape(params[i-1].weights)[1]} neurons.")
+            raise ValueError(f"layer {i} expects {np.shape(layer.weights)[0]} inputs, "
+                             f"layer {i-1} has {np.shape(params[i-1].weights)[1]} neurons.")
     check_inputs(inputs, np.shape(params[0].weights)[0])
     if np.ndim(inputs) != 3:
         raise ValueError(f"inputs must have shape [T, batch, n_in], got {np.shape(inputs)}.")
@@ -125,7 +128,8 @@ def ostl_gradient(neurons: Sequence[Neuron], params: Sequence[FeedForwardParams]
 
     init_traces = [traces_for(layer, s) for layer, s in zip(params, init_states)]
     init_grads = [
-        (jnp.zeros_like(layer.weights), jnp.zeros((layer.weights.shape[1], len(jax.tree_util.tree_leaves(layer.neuron))), layer.weights.dtype))
+        (jnp.zeros_like(layer.weights),
+         jnp.zeros((layer.weights.shape[1], len(jax.tree_util.tree_leaves(layer.neuron))), layer.weights.dtype))
         for layer in params
     ]
 

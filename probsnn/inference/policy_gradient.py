@@ -112,7 +112,8 @@ class FirstToSpikePolicy:
     input_basis : Basis  input filter basis (default ``identity(1, lag_offset=0)``: ``x_t`` drives ``u_t``)
     temperature : float  Bernoulli temperature
     no_spike : "uniform" or int  action when no output spikes within ``T``
-    coupling_mask, input_mask : optional masks of the :class:`~probsnn.GLMNetwork` (``input_mask`` is its ``stimulus_mask``)
+    coupling_mask, input_mask : optional masks of the :class:`~probsnn.GLMNetwork` (``input_mask`` is its
+        ``stimulus_mask``)
     """
 
     def __init__(self, encoder, n_actions: int, n_steps: int, n_latent: int = 0, history_basis: Basis | None = None,
@@ -126,7 +127,8 @@ class FirstToSpikePolicy:
             raise ValueError(f"temperature must be positive, got {temperature!r}.")
         if no_spike != "uniform":
             if isinstance(no_spike, str) or int(no_spike) != no_spike or not 0 <= no_spike < n_actions:
-                raise ValueError(f"no_spike must be 'uniform' or an action index in [0, {n_actions}), got {no_spike!r}.")
+                raise ValueError(f"no_spike must be 'uniform' or an action index in [0, {n_actions}), "
+                                 f"got {no_spike!r}.")
             no_spike = int(no_spike)
         for attr in ("n_inputs", "encode", "probabilities", "features"):
             if not hasattr(encoder, attr):
@@ -515,7 +517,8 @@ class Reinforce:
                     carry, _, record = self._step_episode(params, carry, k, act)
                     return carry, record
 
-                return jax.lax.scan(body, (env_state, obs, jnp.array(False)), jax.random.split(k_steps, self.horizon))[1]
+                return jax.lax.scan(body, (env_state, obs, jnp.array(False)),
+                                    jax.random.split(k_steps, self.horizon))[1]
 
             return self._metrics(jax.vmap(one)(keys))
 

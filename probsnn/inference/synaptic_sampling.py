@@ -79,7 +79,8 @@ References
 Kappel, Habenschuss, Legenstein & Maass (2015), "Network plasticity as Bayesian inference", PLoS Comput Biol
 11(11):e1004485; and "Synaptic sampling: a Bayesian approach to neural network plasticity and rewiring",
 NeurIPS 28. Rezende, Wierstra & Gerstner (2011), NeurIPS 24. Jang, Simeone, Gardner & Gruning
-(2019), IEEE Signal Processing Magazine 36(6):64-77. Welling & Teh (2011), "Bayesian learning via stochastic gradient Langevin dynamics", ICML.
+(2019), IEEE Signal Processing Magazine 36(6):64-77. Welling & Teh (2011), "Bayesian learning via stochastic
+gradient Langevin dynamics", ICML.
 Cabezas et al. (2024), "BlackJAX: composable Bayesian inference in JAX", arXiv:2402.10797.
 """
 from __future__ import annotations
@@ -365,7 +366,8 @@ def _init_theta(sampler: SynapticSampler, init, n_chains, key, dtype):
 
 
 def last_theta(idata) -> dict:
-    """The last draw of every chain, ``{group: [C, K]}``, from a :func:`synaptic_sampling` InferenceData (to continue)."""
+    """The last draw of every chain, ``{group: [C, K]}``, from a :func:`synaptic_sampling` InferenceData
+    (to continue)."""
     n_chains = idata.posterior.sizes["chain"]
     out = {}
     for g in GROUPS:
@@ -429,7 +431,8 @@ def _as_batches(net: GLMNetwork, data, design):
     if net.n_latent:
         lengths = {t.n_bins for t in trials}
         if len(lengths) > 1:
-            raise ValueError(f"examples for a latent-neuron network must have equal lengths, got {sorted(lengths)} bins.")
+            raise ValueError("examples for a latent-neuron network must have equal lengths, "
+                             f"got {sorted(lengths)} bins.")
         for t in trials:
             if t.n_neurons != net.n_visible:
                 raise ValueError(f"data has {t.n_neurons} neurons but the network has {net.n_visible} visible ones.")
@@ -541,7 +544,8 @@ def synaptic_sampling(
     temperature = positive_float("temperature", temperature)
     step_size = positive_float("step_size", step_size)
     divergence_threshold = positive_float("divergence_threshold", divergence_threshold)
-    n_steps, thin, n_chains = positive_int("n_steps", n_steps), positive_int("thin", thin), positive_int("n_chains", n_chains)
+    n_steps, thin, n_chains = (positive_int("n_steps", n_steps), positive_int("thin", thin),
+                               positive_int("n_chains", n_chains))
     n_warmup = non_negative_int("n_warmup", n_warmup)
     if n_steps % thin or n_warmup % thin:
         raise ValueError(f"n_steps ({n_steps}) and n_warmup ({n_warmup}) must each be a multiple of thin ({thin}).")

@@ -273,7 +273,8 @@ class ThreeFactorVI:
         return jax.jit(run)
 
     def run(self, params, opt_state, state, stimulus, visible, key, rewards=None):
-        """Stream ``T`` steps (``lax.scan``): ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``."""
+        """Stream ``T`` steps (``lax.scan``):
+        ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``."""
         net = self.net
         stimulus = jnp.asarray(stimulus, params.bias.dtype)
         visible = jnp.asarray(visible, params.bias.dtype)
@@ -332,8 +333,11 @@ class ThreeFactorVI:
         def run(params, opt_state, baseline_stats, key, stimuli, visibles):
             keys = jax.random.split(key, stimuli.shape[0])
             num, den = baseline_stats
-            base = jax.tree.map(lambda n, d: n / (d + 1e-12), num, den) if (self.baseline and self.n_samples == 1) else None
-            deltas, info = jax.vmap(lambda kk, s, v: self.episode_update(params, kk, s, v, None, base))(keys, stimuli, visibles)
+            base = (jax.tree.map(lambda n, d: n / (d + 1e-12), num, den) if (self.baseline and self.n_samples == 1)
+                    else None)
+            deltas, info = jax.vmap(
+                lambda kk, s, v: self.episode_update(params, kk, s, v, None, base)
+            )(keys, stimuli, visibles)
             delta = jax.tree.map(lambda d: jnp.mean(d, axis=0), deltas)
             if self.baseline and self.n_samples == 1:
                 beta = self.baseline_decay

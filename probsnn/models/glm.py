@@ -45,7 +45,8 @@ def _weights(net, priors):
     priors = (priors or GLMPriors()).resolved()
     n = net.n_neurons
     params = GLMParams(
-        stimulus_weights=_sample_weights("stimulus_weights", priors.stimulus, (n, net.n_stimulus_dims, net.n_stimulus_basis)),
+        stimulus_weights=_sample_weights("stimulus_weights", priors.stimulus,
+                                         (n, net.n_stimulus_dims, net.n_stimulus_basis)),
         coupling_weights=_sample_weights("coupling_weights", priors.coupling, (n, n, net.n_history_basis)),
         bias=_sample_weights("bias", priors.bias, (n,)),
     )

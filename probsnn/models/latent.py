@@ -55,7 +55,8 @@ def _run(net, params, stimulus, visible, observe_visible: bool):
 
 
 def latent_glm_model(stimulus, visible, *, net: GLMNetwork, init_params: GLMParams | None = None):
-    """Model: latent spikes ``h_t`` sampled, visible spikes ``x_t`` observed (``stimulus [T, D]``, ``visible [T, N_v]``)."""
+    """Model: latent spikes ``h_t`` sampled, visible spikes ``x_t`` observed
+    (``stimulus [T, D]``, ``visible [T, N_v]``)."""
     _run(net, _params(net, init_params), stimulus, visible, observe_visible=True)
 
 

@@ -93,7 +93,8 @@ class GLMPriors(NamedTuple):
     ``None`` entries take the defaults: Normal(0, 1) on stimulus and coupling weights, Normal(0, 5) on
     the bias. ``stimulus`` and ``coupling`` may also be structured priors from :mod:`probsnn.models.sparsity`
     (:class:`~probsnn.models.sparsity.HorseshoePrior`, :class:`~probsnn.models.sparsity.LaplacePrior`,
-    :class:`~probsnn.models.sparsity.HierarchicalNormalPrior`). ``penalty`` adds a :class:`GaussianPrior` (e.g. smoothing) on top as a ``numpyro.factor``.
+    :class:`~probsnn.models.sparsity.HierarchicalNormalPrior`). ``penalty`` adds a :class:`GaussianPrior`
+    (e.g. smoothing) on top as a ``numpyro.factor``.
     """
 
     stimulus: object = None

@@ -179,7 +179,8 @@ class SynapseParametrisation:
                 continue
             value = theta[g]
             if self.retracted_in_group[g].any():
-                value = jnp.where(jnp.asarray(self.retracted_in_group[g]), retraction_weights(value, self.theta0), value)
+                value = jnp.where(jnp.asarray(self.retracted_in_group[g]), retraction_weights(value, self.theta0),
+                                  value)
             flat = flat.at[self.indices[g]].set(value)
         return flat
 

@@ -40,7 +40,8 @@ def check_fs_params(params: FSParams) -> FSParams:
         raise ValueError(f"expected FSParams(threshold, reset, weight), got {type(params).__name__}.")
     shapes = {np.shape(p) for p in params}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1 or next(iter(shapes))[0] < 1:
-        raise ValueError(f"threshold, reset and weight must all have shape (K,), K >= 1; got {[np.shape(p) for p in params]}.")
+        raise ValueError("threshold, reset and weight must all have shape (K,), K >= 1; "
+                         f"got {[np.shape(p) for p in params]}.")
     for p in params:
         arr = concrete(p)
         if arr is not None and not np.all(np.isfinite(arr)):

@@ -276,7 +276,8 @@ class GLMNetwork:
 
     def feature_names(self) -> list[str]:
         names = [f"stim[{d}]:b{b}" for d in range(self.n_stimulus_dims) for b in range(self.n_stimulus_basis)]
-        names += [f"hist[{self.neuron_names[j]}]:b{b}" for j in range(self.n_neurons) for b in range(self.n_history_basis)]
+        names += [f"hist[{self.neuron_names[j]}]:b{b}"
+                  for j in range(self.n_neurons) for b in range(self.n_history_basis)]
         return names + ["bias"]
 
     def __repr__(self) -> str:
@@ -382,9 +383,13 @@ class GLMNetwork:
         blocks = []
         n_bins = data.n_bins
         if self.n_stimulus_dims > 0:
-            blocks.append(causal_convolve(jnp.asarray(data.stimulus, dtype), self.stimulus_basis, method).reshape(n_bins, -1))
+            blocks.append(
+                causal_convolve(jnp.asarray(data.stimulus, dtype), self.stimulus_basis, method).reshape(n_bins, -1)
+            )
         if self.history_basis is not None:
-            blocks.append(causal_convolve(jnp.asarray(data.counts, dtype), self.history_basis, method).reshape(n_bins, -1))
+            blocks.append(
+                causal_convolve(jnp.asarray(data.counts, dtype), self.history_basis, method).reshape(n_bins, -1)
+            )
         blocks.append(jnp.ones((n_bins, 1), dtype))
         return jnp.concatenate(blocks, axis=1)
 
@@ -497,7 +502,8 @@ class GLMNetwork:
         mask = self.param_mask
         dtype = error.dtype
         return GLMParams(
-            stimulus_weights=error[:, None, None] * out.stimulus_trace[None] * jnp.asarray(mask.stimulus_weights, dtype),
+            stimulus_weights=(error[:, None, None] * out.stimulus_trace[None]
+                              * jnp.asarray(mask.stimulus_weights, dtype)),
             coupling_weights=error[:, None, None] * out.spike_trace[None] * jnp.asarray(mask.coupling_weights, dtype),
             bias=error,
         )
@@ -505,7 +511,8 @@ class GLMNetwork:
     def _check_sequence(self, stimulus, visible, n_steps):
         if stimulus is None:
             if self.n_stimulus_dims > 0:
-                raise ValueError(f"this network has stimulus filters: pass stimulus of shape (T, {self.n_stimulus_dims}).")
+                raise ValueError("this network has stimulus filters: "
+                                 f"pass stimulus of shape (T, {self.n_stimulus_dims}).")
             if n_steps is None:
                 raise ValueError("give the stimulus [T, D] or n_steps.")
             from .._checks import positive_int
@@ -628,7 +635,8 @@ class GLMNetwork:
         _, out = self.sample(params, key, stimulus, None, n_steps, state)
         return out.spikes, out.potential
 
-    def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, dt: float = 0.001) -> SpikeData:
+    def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
+                      dt: float = 0.001) -> SpikeData:
         """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached)."""
         spikes, _ = self.simulate(params, key, n_steps, stimulus)
         return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names)

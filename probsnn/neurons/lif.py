@@ -69,7 +69,8 @@ _ALIF_BOUNDS = _LIF_BOUNDS + (
 
 # --------------------------------------------------------------------------------------------------- LIF
 class LIFParams(NamedTuple):
-    """Per-neuron LIF parameters: ``leak`` :math:`\\alpha \\in (0,1]` and ``threshold`` :math:`\\vartheta>0`, shape (N,)."""
+    """Per-neuron LIF parameters: ``leak`` :math:`\\alpha \\in (0,1]` and ``threshold`` :math:`\\vartheta>0`,
+    shape (N,)."""
 
     leak: Any
     threshold: Any
@@ -246,7 +247,8 @@ def check_alif_params(params: ALIFParams) -> ALIFParams:
 
 
 def alif_params(
-    n_neurons: int, leak=0.9, threshold=1.0, adaptation_decay=0.95, adaptation_strength=0.2, ahp_strength=0.0, dtype=None
+    n_neurons: int, leak=0.9, threshold=1.0, adaptation_decay=0.95, adaptation_strength=0.2, ahp_strength=0.0,
+    dtype=None
 ) -> ALIFParams:
     """Per-neuron :class:`ALIFParams` from scalars or arrays (validated)."""
     values = (leak, threshold, adaptation_decay, adaptation_strength, ahp_strength)

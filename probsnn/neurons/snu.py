@@ -66,7 +66,8 @@ class SNUState(NamedTuple):
 
 
 class ASNUParams(NamedTuple):
-    r"""a-SNU parameters: ``leak``, ``bias``, ``adaptation_decay`` :math:`\rho\in(0,1]`, ``adaptation_strength`` :math:`\beta\ge0`."""
+    r"""a-SNU parameters: ``leak``, ``bias``, ``adaptation_decay`` :math:`\rho\in(0,1]`,
+    ``adaptation_strength`` :math:`\beta\ge0`."""
 
     leak: Any
     bias: Any
@@ -147,7 +148,8 @@ def snu_params(n_neurons: int, leak=0.8, bias=-1.0, soft=False, dtype=None) -> S
     return _check_snu(per_neuron_params(SNUParams, n_neurons, (leak, bias), dtype), soft)
 
 
-def asnu_params(n_neurons: int, leak=0.8, bias=-1.0, adaptation_decay=0.9, adaptation_strength=0.5, soft=False, dtype=None):
+def asnu_params(n_neurons: int, leak=0.8, bias=-1.0, adaptation_decay=0.9, adaptation_strength=0.5, soft=False,
+                dtype=None):
     """Per-neuron :class:`ASNUParams` from scalars or arrays (validated)."""
     values = (leak, bias, adaptation_decay, adaptation_strength)
     return _check_snu(per_neuron_params(ASNUParams, n_neurons, values, dtype), soft)
