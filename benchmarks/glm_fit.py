@@ -1,6 +1,6 @@
 """Fitting speed of a coupled Poisson GLM: probsnn vs NeMoS, statsmodels and scikit-learn, in one run.
 
-Workload (issue 2): 10 coupled Poisson neurons, 100,000 bins, spike-history and coupling filters of 5 log
+Workload: 10 coupled Poisson neurons, 100,000 bins, spike-history and coupling filters of 5 log
 raised cosines over 50 bins (51 parameters per neuron), data simulated from a fixed ground truth.
 
 * probsnn: ``fit_map`` (Newton vectorised over neurons, float64, Laplace covariance included); its time

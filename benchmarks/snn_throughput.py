@@ -1,6 +1,6 @@
 """SHD-sized LIF network throughput: probsnn vs snnTorch (CPU, 1 thread and default) vs Spyx, one run.
 
-Workload (issue 7): 700 -> 256 -> 20 LIF neurons (reset by subtraction, beta = 0.9, threshold 1), T = 100,
+Workload: 700 -> 256 -> 20 LIF neurons (reset by subtraction, beta = 0.9, threshold 1), T = 100,
 batch 64, Bernoulli(0.05) input spikes, loss = cross-entropy of the time-averaged output membrane,
 float32. "fwd" is the loss; "fwdbwd" is the loss and its gradient with respect to both weight matrices.
 

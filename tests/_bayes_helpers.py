@@ -1,4 +1,4 @@
-"""Shared small problems for the Bayesian-inference tests (issue 3)."""
+"""Shared small problems for the Bayesian-inference tests."""
 from __future__ import annotations
 
 import numpy as np

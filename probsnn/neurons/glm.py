@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import concrete, non_negative_int
+from .._checks import concrete, non_negative_int, positive_int
 from ..basis import Basis, causal_convolve
 from ..data import SpikeData
 from .observation import make_observation
@@ -515,8 +515,6 @@ class GLMNetwork:
                                  f"pass stimulus of shape (T, {self.n_stimulus_dims}).")
             if n_steps is None:
                 raise ValueError("give the stimulus [T, D] or n_steps.")
-            from .._checks import positive_int
-
             stimulus = np.zeros((positive_int("n_steps", n_steps), 0))
         if not isinstance(stimulus, jax.Array):
             stimulus = np.asarray(stimulus, dtype=float)
