@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_float, positive_int
 from ..inference.stdp import WindowedSTDPParams, window_kernel, windowed_stdp_update
 
 __all__ = [
@@ -140,12 +141,9 @@ class WTAConfig:
     stdp: WindowedSTDPParams = WindowedSTDPParams(a_pot=0.1, a_dep=0.05, tau=20.0, window=10.0, kernel="box")
 
     def __post_init__(self):
-        for name in ("n_neurons", "n_bins"):
-            v = getattr(self, name)
-            if int(v) != v or v < 1:
-                raise ValueError(f"WTAConfig.{name} must be a positive integer, got {v!r}.")
-        if not 0 < self.input_rate <= 1:
-            raise ValueError(f"WTAConfig.input_rate must be in (0, 1], got {self.input_rate!r}.")
+        for name in ("n_neurons", "n_bins", "devices_per_synapse"):
+            positive_int(f"WTAConfig.{name}", getattr(self, name))
+        check_float("WTAConfig.input_rate", self.input_rate, 0.0, 1.0, low_open=True)
         if not 0 < self.leak <= 1:
             raise ValueError(f"WTAConfig.leak must be in (0, 1], got {self.leak!r}.")
         if not self.threshold > 0:
@@ -154,9 +152,6 @@ class WTAConfig:
             raise ValueError("WTAConfig needs threshold_increment >= 0 and threshold_tau > 0.")
         if self.rule not in ("binary", "analog"):
             raise ValueError(f"WTAConfig.rule must be 'binary' or 'analog', got {self.rule!r}.")
-        if int(self.devices_per_synapse) != self.devices_per_synapse or self.devices_per_synapse < 1:
-            raise ValueError("WTAConfig.devices_per_synapse must be a positive integer, "
-                             f"got {self.devices_per_synapse!r}.")
         if not 0 < self.anneal_to <= 1:
             raise ValueError(f"WTAConfig.anneal_to must be in (0, 1], got {self.anneal_to!r}.")
         if not isinstance(self.stdp, WindowedSTDPParams):
@@ -179,10 +174,8 @@ class WTAState(NamedTuple):
 
 def init_wta(key, n_inputs: int, config: WTAConfig, mean_weight: float = 0.5) -> WTAParams:
     """Random initial weights: Bernoulli(``mean_weight``) for the binary rule, U(0, 2 ``mean_weight``) for analog."""
-    if int(n_inputs) != n_inputs or n_inputs < 1:
-        raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}.")
-    if not 0 < mean_weight <= 0.5:
-        raise ValueError(f"mean_weight must be in (0, 0.5], got {mean_weight!r}.")
+    n_inputs = positive_int("n_inputs", n_inputs)
+    check_float("mean_weight", mean_weight, 0.0, 0.5, low_open=True)
     shape = (config.n_neurons, int(n_inputs))
     dtype = jnp.result_type(float)
     if config.rule == "binary":
@@ -278,8 +271,7 @@ def train_wta(key, params: WTAParams, images, config: WTAConfig, n_epochs: int =
     """Unsupervised learning: present ``images`` ``[n, n_in]`` (shuffled each epoch) with STDP on."""
     _check_images(images, np.shape(params.weights)[1])
     _check_params(params, config)
-    if int(n_epochs) != n_epochs or n_epochs < 1:
-        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+    n_epochs = positive_int("n_epochs", n_epochs)
     images = jnp.asarray(images, params.weights.dtype)
     return _train_jit(key, params, images, config, int(n_epochs))
 
