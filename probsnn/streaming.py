@@ -11,7 +11,9 @@ averaged over the ``K`` latent samples of the learner. Then :math:`x_t` is obser
 (:class:`~probsnn.inference.three_factor.ThreeFactorVI`) makes one local update. Memory is constant in the
 stream length. :meth:`StreamingPredictor.save` / :meth:`StreamingPredictor.load` checkpoint everything
 (parameters, optimiser, eligibility traces, recurrent state, step count, random key), so an interrupted
-run resumes and produces exactly the same predictions as an uninterrupted one.
+run resumes and produces exactly the same predictions as an uninterrupted one. A checkpoint is data only
+(a NumPy ``.npz`` archive read with ``allow_pickle=False``, with a SHA-256 checksum): loading one never
+executes code.
 
 Sources: any iterable of numbers, a NumPy array, or a CSV column (:func:`read_csv_column`). The CLI
 sub-command ``probsnn stream`` wraps :meth:`StreamingPredictor.run`.
@@ -19,8 +21,13 @@ sub-command ``probsnn stream`` wraps :meth:`StreamingPredictor.run`.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
-import pickle
+import os
+import struct
+import zipfile
+import zlib
 from functools import partial
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -31,12 +38,17 @@ import numpy as np
 import optax
 
 from . import basis as basis_module
+from ._checks import check_float, check_int, non_negative_int, positive_float, positive_int
 from .inference.three_factor import ThreeFactorVI
 from .neurons.glm import GLMNetwork
 
 __all__ = ["StreamingPredictor", "Prediction", "read_csv_column", "iterate_source", "persistence_log_loss"]
 
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 1 was a serialised Python object stream (no longer read: loading one can execute code)
+_CHECKPOINT_FORMAT = "probsnn.StreamingPredictor checkpoint"
+_TREES = ("params", "opt_state", "state")  # the learner-state pytrees of a checkpoint, in order
+_CONFIG_KEYS = ("baseline", "edges", "init_scale", "kappa", "learning_rate", "n_basis", "n_latent", "n_samples",
+                "seed", "window")
 
 
 class Prediction(NamedTuple):
@@ -100,30 +112,54 @@ class StreamingPredictor:
     edges : array_like
         Increasing inner bin edges: ``C = len(edges) + 1`` bins, ``bin = searchsorted(edges, y, side="right")``.
     n_latent : int
-        Latent neurons.
+        Latent neurons (>= 0).
     window, n_basis : int
-        History kernels: ``n_basis`` log raised cosines over ``window`` bins.
-    learning_rate, kappa, n_samples, baseline : see :class:`~probsnn.inference.three_factor.ThreeFactorVI`
-        (the optimiser is ``optax.adam(learning_rate)``).
+        History kernels: ``n_basis`` log raised cosines over ``window`` bins (both >= 1).
+    learning_rate : float
+        Adam step size (finite, > 0): the optimiser is ``optax.adam(learning_rate)``.
+    kappa, n_samples, baseline : see :class:`~probsnn.inference.three_factor.ThreeFactorVI`
+        ``kappa`` in ``[0, 1)``, ``n_samples >= 1``, ``baseline`` a bool.
     init_scale : float
-        Standard deviation of the initial weights.
+        Standard deviation of the initial weights (finite, >= 0).
     seed : int
+
+    Raises
+    ------
+    ValueError
+        For an invalid argument, naming it and the value given (checked before any compiled code runs).
+
+    Notes
+    -----
+    A checkpoint (:meth:`save`) holds, as plain arrays in a NumPy ``.npz`` archive: the leaves of the
+    parameters, of the Adam state and of the learner state (recurrent spike history, eligibility traces,
+    learning signal, baseline statistics), the random key data, the step count ``n_steps``, the configuration
+    above as a JSON string, a format version and a SHA-256 checksum of all of them.
     """
 
     def __init__(self, edges, n_latent: int = 8, window: int = 6, n_basis: int = 3, learning_rate: float = 0.01,
                  kappa: float = 0.5, n_samples: int = 4, baseline: bool = True, init_scale: float = 0.1, seed: int = 0):
-        edges = np.asarray(edges, dtype=float)
+        try:
+            edges = np.asarray(edges, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"edges must be a 1-D array of numbers, got {edges!r}.") from None
         if edges.ndim != 1 or edges.size < 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
             raise ValueError("edges must be a 1-D, finite, strictly increasing array with at least one edge.")
-        self.config = dict(edges=edges.tolist(), n_latent=int(n_latent), window=int(window), n_basis=int(n_basis),
-                           learning_rate=float(learning_rate), kappa=float(kappa), n_samples=int(n_samples),
-                           baseline=bool(baseline), init_scale=float(init_scale), seed=int(seed))
+        if not isinstance(baseline, (bool, np.bool_)):
+            raise ValueError(f"baseline must be True or False, got {baseline!r}.")
+        self.config = dict(edges=edges.tolist(), n_latent=non_negative_int("n_latent", n_latent),
+                           window=positive_int("window", window), n_basis=positive_int("n_basis", n_basis),
+                           learning_rate=positive_float("learning_rate", learning_rate),
+                           kappa=check_float("kappa", kappa, 0.0, 1.0, high_open=True),
+                           n_samples=positive_int("n_samples", n_samples), baseline=bool(baseline),
+                           init_scale=check_float("init_scale", init_scale, low=0.0),
+                           seed=check_int("seed", seed, minimum=None))
         self.edges = edges
         self.n_bins = edges.size + 1
         self.net, self.learner = _network_and_learner(self._signature)
-        key = jax.random.PRNGKey(int(seed))
+        key = jax.random.PRNGKey(self.config["seed"])
         init_key, self.key = jax.random.split(key)
-        self.params = self.net.init_params(init_key, scale=init_scale, bias=-math.log(self.n_bins - 1.0))
+        self.params = self.net.init_params(init_key, scale=self.config["init_scale"],
+                                           bias=-math.log(self.n_bins - 1.0))
         self.opt_state, self.state = self.learner.init(self.params)
         self.n_steps = 0
 
@@ -131,9 +167,8 @@ class StreamingPredictor:
     def with_quantile_bins(cls, values, n_bins: int, **kwargs) -> "StreamingPredictor":
         """Bins with equal counts on ``values`` (e.g. a warm-up segment of the stream)."""
         values = np.asarray(values, dtype=float)
-        if int(n_bins) != n_bins or n_bins < 2:
-            raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}.")
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, int(n_bins) + 1)[1:-1]))
+        n_bins = check_int("n_bins", n_bins, minimum=2)
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
         return cls(edges, **kwargs)
 
     def bin_of(self, value: float) -> int:
@@ -152,24 +187,41 @@ class StreamingPredictor:
         c = self.bin_of(value)
         visible = jnp.zeros(self.n_bins, self.params.bias.dtype).at[c].set(1.0)
         key = jax.random.fold_in(self.key, self.n_steps)
-        self.params, self.opt_state, self.state, probs = _predict_and_learn(
+        params, opt_state, state, probs = _predict_and_learn(
             self._signature, self.params, self.opt_state, self.state, visible, key
         )
         probs = np.asarray(probs)
         pred = Prediction(self.n_steps, float(value), c, probs, float(-np.log(max(probs[c], 1e-300))))
-        self.n_steps += 1
+        self.params, self.opt_state, self.state, self.n_steps = params, opt_state, state, self.n_steps + 1
         return pred
+
+    def snapshot(self) -> tuple:
+        """The learner state now, as immutable references (cheap): :meth:`restore` goes back to it."""
+        return (self.params, self.opt_state, self.state, self.key, self.n_steps)
+
+    def restore(self, snapshot: tuple) -> None:
+        """Go back to a :meth:`snapshot` (e.g. the last complete step when an update was interrupted)."""
+        self.params, self.opt_state, self.state, self.key, self.n_steps = snapshot
 
     def run(self, source, checkpoint=None, checkpoint_every: int | None = None, skip_consumed: bool = True
             ) -> Iterator[Prediction]:
         """Yield a :class:`Prediction` per value of ``source``.
 
-        When resuming (``n_steps > 0``) and ``skip_consumed`` is true, the first ``n_steps`` values of the source
-        are skipped (they were learned before the checkpoint). With ``checkpoint`` a path, the state is saved
-        every ``checkpoint_every`` steps and at the end.
+        Parameters
+        ----------
+        source : array_like, iterable or ``(csv_path, column)``
+            The stream (see :func:`iterate_source`).
+        checkpoint : path, optional
+            Where to :meth:`save` the state: every ``checkpoint_every`` steps (after the consumer took the
+            prediction of the step) and at the end of the source.
+        checkpoint_every : int, optional
+            Steps between checkpoints (>= 1); None: only at the end.
+        skip_consumed : bool
+            When resuming (``n_steps > 0``), skip the first ``n_steps`` values of the source (they were learned
+            before the checkpoint).
         """
-        if checkpoint_every is not None and (int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
-            raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}.")
+        if checkpoint_every is not None:
+            checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
         start = self.n_steps if skip_consumed else 0
         for index, value in enumerate(iterate_source(source)):
             if index < start:
@@ -182,37 +234,168 @@ class StreamingPredictor:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> Path:
-        """Write everything needed to resume (atomic: a temporary file is renamed into place)."""
+        """Write everything needed to resume, as a data-only NumPy ``.npz`` archive.
+
+        The write is atomic (a temporary file next to ``path`` is renamed into place), so an interrupted save
+        leaves the previous checkpoint intact. ``path`` is used as given (no ``.npz`` suffix is added).
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Notes
+        -----
+        The archive holds ``format`` and ``version`` (int), ``config`` (the constructor arguments as a JSON
+        string), ``n_steps`` (int64), ``key`` (the PRNG key data, uint32), ``<tree>_<i>`` for the ``i``-th leaf
+        (``jax.tree_util`` order) of each tree ``params``, ``opt_state`` and ``state``, ``<tree>_paths`` (the
+        leaves' ``keystr`` paths), and ``checksum``: the SHA-256 of all other arrays (names, dtypes, shapes,
+        bytes), checked by :meth:`load`.
+        """
         path = Path(path)
-        payload = dict(version=_CHECKPOINT_VERSION, config=self.config, n_steps=self.n_steps,
-                       key=np.asarray(jax.random.key_data(self.key)
-                                      if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key)
-                                      else self.key),
-                       params=jax.device_get(self.params), opt_state=jax.device_get(self.opt_state),
-                       state=jax.device_get(self.state))
+        arrays = {"format": np.array(_CHECKPOINT_FORMAT), "version": np.array(_CHECKPOINT_VERSION, np.int64),
+                  "config": np.array(json.dumps(self.config, sort_keys=True)),
+                  "n_steps": np.array(self.n_steps, np.int64), "key": _key_data(self.key)}
+        for name in _TREES:
+            leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(getattr(self, name)))
+            arrays[f"{name}_paths"] = np.array([jax.tree_util.keystr(p) for p, _ in leaves], dtype=str)
+            for i, (_, leaf) in enumerate(leaves):
+                arrays[f"{name}_{i}"] = np.asarray(leaf)
+        arrays["checksum"] = np.array(_checksum(arrays))
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as handle:
-            pickle.dump(payload, handle)
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path) -> "StreamingPredictor":
-        """Rebuild a predictor from :meth:`save`; it continues exactly where it stopped."""
+        """Rebuild a predictor from :meth:`save`; it continues exactly where it stopped.
+
+        The file is read with ``np.load(path, allow_pickle=False)`` (no code runs). The trees are rebuilt on the
+        structure of a freshly initialised predictor of the saved configuration; the number, paths, shapes and
+        dtypes of the leaves must match it.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``path`` does not exist.
+        ValueError
+            When the file is truncated or corrupted (bad CRC or checksum), not a probsnn streaming checkpoint
+            (any other ``.npz``, text, a version-1 checkpoint), of another format version, or inconsistent
+            with its configuration; the message names the file and the problem.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such checkpoint")
-        with path.open("rb") as handle:
-            payload = pickle.load(handle)
-        if not isinstance(payload, dict) or payload.get("version") != _CHECKPOINT_VERSION:
-            raise ValueError(f"{path} is not a probsnn streaming checkpoint (version {_CHECKPOINT_VERSION}).")
-        self = cls(**payload["config"])
-        to_jax = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)  # noqa: E731
-        self.params, self.opt_state, self.state = (to_jax(payload["params"]), to_jax(payload["opt_state"]),
-                                                   to_jax(payload["state"]))
-        self.key = jnp.asarray(payload["key"])
-        self.n_steps = int(payload["n_steps"])
+        arrays = _read_npz(path)
+
+        def bad(problem):
+            return ValueError(f"{path}: {problem}")
+
+        if "format" not in arrays or arrays["format"].shape != () or str(arrays["format"]) != _CHECKPOINT_FORMAT:
+            raise bad("not a probsnn StreamingPredictor checkpoint (no 'format' entry naming it).")
+        version = arrays.get("version")
+        if version is None or version.shape != () or version.dtype.kind not in "iu":
+            raise bad("checkpoint without a valid format version.")
+        if int(version) != _CHECKPOINT_VERSION:
+            raise bad(f"checkpoint format version {int(version)}, this probsnn reads version {_CHECKPOINT_VERSION}.")
+        missing = [k for k in ("config", "n_steps", "key", "checksum") if k not in arrays]
+        if missing:
+            raise bad(f"checkpoint lacks the entries {missing}.")
+        stored = arrays.pop("checksum")
+        if stored.shape != () or stored.dtype.kind != "U" or str(stored) != _checksum(arrays):
+            raise bad("checksum mismatch: the checkpoint is corrupted.")
+        try:
+            config = json.loads(str(arrays["config"]))
+        except ValueError:
+            raise bad("the config entry is not valid JSON.") from None
+        if not isinstance(config, dict) or sorted(config) != sorted(_CONFIG_KEYS):
+            raise bad(f"the config entry must hold the keys {list(_CONFIG_KEYS)}.")
+        try:
+            self = cls(**config)
+        except (TypeError, ValueError) as err:
+            raise bad(f"invalid configuration: {err}") from None
+        n_steps = arrays["n_steps"]
+        if n_steps.shape != () or n_steps.dtype.kind not in "iu" or int(n_steps) < 0:
+            raise bad(f"n_steps must be a non-negative integer scalar, got {n_steps!r}.")
+        trees = {}
+        for name in _TREES:
+            fresh_leaves, treedef = jax.tree_util.tree_flatten_with_path(getattr(self, name))
+            paths = arrays.get(f"{name}_paths")
+            want = [jax.tree_util.keystr(p) for p, _ in fresh_leaves]
+            if paths is None or paths.ndim != 1 or paths.tolist() != want:
+                raise bad(f"the leaves of {name} do not match this configuration (expected {len(want)}: {want}).")
+            leaves = []
+            for i, (leaf_path, fresh) in enumerate(fresh_leaves):
+                saved = arrays.get(f"{name}_{i}")
+                if saved is None or saved.shape != fresh.shape or saved.dtype != fresh.dtype:
+                    got = "missing" if saved is None else f"{saved.dtype}{list(saved.shape)}"
+                    raise bad(f"{name}{want[i]}: expected {fresh.dtype}{list(fresh.shape)}, got {got}.")
+                leaves.append(jnp.asarray(saved))
+            extra = [k for k in arrays if k.startswith(f"{name}_") and k[len(name) + 1:].isdigit()
+                     and int(k[len(name) + 1:]) >= len(fresh_leaves)]
+            if extra:
+                raise bad(f"{name} has {len(fresh_leaves) + len(extra)} leaves, expected {len(fresh_leaves)}.")
+            trees[name] = jax.tree_util.tree_unflatten(treedef, leaves)
+        fresh_key = _key_data(self.key)
+        key = arrays["key"]
+        if key.shape != fresh_key.shape or key.dtype != fresh_key.dtype:
+            raise bad(f"key: expected {fresh_key.dtype}{list(fresh_key.shape)}, got {key.dtype}{list(key.shape)}.")
+        if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key):
+            self.key = jax.random.wrap_key_data(jnp.asarray(key), impl=jax.random.key_impl(self.key))
+        else:
+            self.key = jnp.asarray(key)
+        self.params, self.opt_state, self.state = (trees[name] for name in _TREES)
+        self.n_steps = int(n_steps)
         return self
+
+
+def _key_data(key) -> np.ndarray:
+    """The raw ``uint32`` data of a PRNG key (typed or legacy)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.asarray(key)
+
+
+def _checksum(arrays: dict) -> str:
+    """SHA-256 (hex) over the names, dtypes, shapes and bytes of ``arrays``, in sorted name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _read_npz(path: Path) -> dict:
+    """Every array of the ``.npz`` archive at ``path`` (read eagerly, data only), or one ``ValueError``."""
+    what = "not a valid probsnn StreamingPredictor checkpoint"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, struct.error, UnicodeDecodeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        if zipfile.is_zipfile(path) or isinstance(err, zipfile.BadZipFile):
+            problem = f"truncated or corrupted .npz archive ({err})"
+        else:
+            problem = ("not a .npz archive (another kind of file, or empty; version-1 checkpoints, serialised "
+                       "Python objects, are no longer read)")
+        raise ValueError(f"{path}: {problem}; {what}.") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not a .npz archive; {what}.")
+    try:
+        with archive:
+            return {name: archive[name] for name in archive.files}
+    except (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, zlib.error, struct.error,
+            NotImplementedError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: corrupted .npz archive ({type(err).__name__}: {err}); {what}.") from None
 
 
 def _network_and_learner(signature: tuple):

@@ -1,18 +1,29 @@
 """``probsnn stream``: online next-step prediction of a CSV column, with checkpoint/resume.
 
-Wraps :meth:`probsnn.StreamingPredictor.run` (quantile bins set on the first ``--warmup`` values); one CSV
-line of predictions per step goes to stdout or ``--out``.
+Wraps :class:`probsnn.StreamingPredictor` (quantile bins set on the first ``--warmup`` values); one CSV line
+of predictions per step goes to stdout or ``--out``.
+
+With ``--checkpoint`` the run can be interrupted and resumed: the checkpoint (a data-only ``.npz``, see
+:meth:`probsnn.StreamingPredictor.save`) is written every ``--every`` steps, at the end, and when the run is
+interrupted (Ctrl-C: after the last complete row, exit status 130). On resume, ``--out`` is cut back to its
+header plus the ``n_steps`` rows the checkpoint covers (rows written after the last checkpoint are dropped)
+and the run continues, so the final ``--out`` is byte-identical to that of an uninterrupted run.
 """
 from __future__ import annotations
 
 import csv
-import itertools
+import io
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_float, check_int, non_negative_int, positive_float, positive_int
 from ..streaming import StreamingPredictor, read_csv_column
+from ._common import CLIError
 
 __all__ = ["add_parser", "run"]
 
@@ -23,7 +34,7 @@ def add_parser(subparsers) -> None:
         "stream", help="online next-step prediction of a CSV column with latent spiking neurons (three-factor VI)",
         description="Stream a CSV column through a visible+latent GLM network trained online; prints one line per "
                     "step (step, value, bin, P(bin), log-loss) or writes them to --out; checkpoints to --checkpoint "
-                    "and resumes from it when it exists.")
+                    "and resumes from it when it exists (--out is then cut back to the rows the checkpoint covers).")
     parser.add_argument("csv", help="CSV file")
     parser.add_argument("--column", default="0", help="column name or 0-based index (default 0)")
     parser.add_argument("--bins", type=int, default=6, help="number of quantile bins (default 6)")
@@ -34,41 +45,195 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--kappa", type=float, default=0.5, help="eligibility / learning-signal factor (default 0.5)")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", help="checkpoint file: resumed from when present, written during the run")
+    parser.add_argument("--checkpoint", help="checkpoint file: resumed from when present, written during the run, "
+                                             "at the end and on Ctrl-C")
     parser.add_argument("--every", type=int, default=100, help="checkpoint every N steps (default 100)")
     parser.add_argument("--max-steps", type=int, help="stop after this many new steps (to split a long run)")
     parser.add_argument("--out", help="write predictions to this CSV instead of stdout")
     parser.set_defaults(func=run)
 
 
+def _header(n_bins: int) -> list[str]:
+    return ["step", "value", "bin", "p_bin", "log_loss"] + [f"p{c}" for c in range(n_bins)]
+
+
+def _row_bytes(cells: list) -> bytes:
+    """One CSV line (``\\r\\n``-terminated, as :func:`csv.writer` writes it) as UTF-8 bytes."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue().encode()
+
+
+def _prediction_row(pred) -> bytes:
+    return _row_bytes([pred.step, pred.value, pred.bin, f"{pred.probabilities[pred.bin]:.6f}", f"{pred.log_loss:.6f}"]
+                      + [f"{p:.6f}" for p in pred.probabilities])
+
+
+def _cut_output(out: Path, checkpoint, n_steps: int, header: bytes) -> int:
+    """Cut ``out`` back to its header and first ``n_steps`` rows (those the checkpoint covers); returns its size."""
+    if not out.exists():
+        raise CLIError(f"--out {out} does not exist, but the checkpoint {checkpoint} covers {n_steps} steps: give the "
+                       "--out of the interrupted run, or delete the checkpoint to start over.")
+    offset, rows = 0, -1
+    with out.open("rb") as handle:
+        first = handle.readline()
+        if first != header:
+            raise CLIError(f"--out {out} does not start with the header of this stream ({header.decode().strip()}): "
+                           "give the --out of the interrupted run, or delete the checkpoint to start over.")
+        offset, rows, last = len(first), 0, b""
+        while rows < n_steps:
+            line = handle.readline()
+            if not line.endswith(b"\n"):
+                break
+            offset, rows, last = offset + len(line), rows + 1, line
+    if rows < n_steps or (n_steps and not last.startswith(f"{n_steps - 1},".encode())):
+        raise CLIError(f"--out {out} holds {rows} complete rows, but the checkpoint {checkpoint} covers {n_steps} "
+                       "steps: give the --out of the interrupted run, or delete the checkpoint to start over.")
+    with out.open("r+b") as handle:
+        handle.truncate(offset)
+    return offset
+
+
+class _SigintIgnored:
+    """Ignore Ctrl-C while the final checkpoint is written (main thread only; elsewhere a no-op)."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 def run(args) -> int:
-    """Stream the column, write the predictions and the checkpoint; returns the exit status."""
+    """Stream the column, write the predictions and the checkpoint.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_parser`. They are checked first (``--every``, ``--max-steps``, ``--warmup``,
+        ``--samples`` >= 1, ``--bins`` >= 2, ``--latent`` >= 0, ``--lr`` finite and > 0, ``--kappa`` in
+        ``[0, 1)``).
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    ValueError
+        For a bad option (naming it and the value), CSV or checkpoint.
+    CLIError
+        When ``--out`` does not match the checkpoint (missing, another header, fewer rows than it covers).
+    KeyboardInterrupt
+        Raised again after the checkpoint of the last complete row is written and ``--out`` cut back to that
+        row (the ``probsnn`` entry point then exits with status 130).
+    """
+    every = positive_int("--every", args.every)
+    max_steps = None if args.max_steps is None else positive_int("--max-steps", args.max_steps)
+    positive_float("--lr", args.lr)
+    check_int("--bins", args.bins, minimum=2)
+    positive_int("--warmup", args.warmup)
+    non_negative_int("--latent", args.latent)
+    positive_int("--samples", args.samples)
+    check_float("--kappa", args.kappa, 0.0, 1.0, high_open=True)
     values = read_csv_column(args.csv, args.column)
     if values.size < 2:
         raise ValueError(f"{args.csv}: need at least 2 values, got {values.size}.")
     if args.checkpoint and Path(args.checkpoint).exists():
         predictor = StreamingPredictor.load(args.checkpoint)
+        if predictor.n_steps > values.size:
+            raise CLIError(f"the checkpoint {args.checkpoint} covers {predictor.n_steps} steps, but {args.csv} has "
+                           f"only {values.size} values: is it the checkpoint of another stream?")
         print(f"resuming from {args.checkpoint} at step {predictor.n_steps}", file=sys.stderr)
     else:
         warm = values[: max(2, min(args.warmup, values.size))]
         predictor = StreamingPredictor.with_quantile_bins(warm, args.bins, n_latent=args.latent, n_samples=args.samples,
                                                           kappa=args.kappa, learning_rate=args.lr, seed=args.seed)
-    stream = predictor.run(values, checkpoint=args.checkpoint, checkpoint_every=args.every)
-    if args.max_steps is not None:
-        stream = itertools.islice(stream, args.max_steps)
-    handle = open(args.out, "a" if predictor.n_steps > 0 and args.out else "w", newline="") if args.out else sys.stdout
-    writer = csv.writer(handle)
-    if predictor.n_steps == 0:
-        writer.writerow(["step", "value", "bin", "p_bin", "log_loss"] + [f"p{c}" for c in range(predictor.n_bins)])
-    losses = []
-    for pred in stream:
-        losses.append(pred.log_loss)
-        writer.writerow([pred.step, pred.value, pred.bin, f"{pred.probabilities[pred.bin]:.6f}", f"{pred.log_loss:.6f}"]
-                        + [f"{p:.6f}" for p in pred.probabilities])
-    if args.checkpoint:
-        predictor.save(args.checkpoint)
+    header = _row_bytes(_header(predictor.n_bins))
     if args.out:
-        handle.close()
+        out = Path(args.out)
+        if predictor.n_steps > 0:
+            offset = _cut_output(out, args.checkpoint, predictor.n_steps, header)
+            handle = out.open("r+b")
+            handle.seek(offset)
+        else:
+            handle = out.open("wb")
+            handle.write(header)
+            offset = len(header)
+    else:
+        sys.stdout.flush()
+        handle, offset = getattr(sys.stdout, "buffer", None) or _TextAsBytes(sys.stdout), 0
+        if predictor.n_steps == 0:
+            handle.write(header)
+    end = values.size if max_steps is None else min(values.size, predictor.n_steps + max_steps)
+    losses = []
+    # ``committed``: the output size and the predictor state after the last complete row, replaced in one
+    # assignment, so that whatever an interrupt cuts short, both go back to the same step.
+    committed = (offset, predictor.snapshot())
+    try:
+        try:
+            while predictor.n_steps < end:
+                pred = predictor.update(values[predictor.n_steps])
+                row = _prediction_row(pred)
+                handle.write(row)
+                handle.flush()
+                committed = (committed[0] + len(row), predictor.snapshot())
+                losses.append(pred.log_loss)
+                if args.checkpoint and predictor.n_steps % every == 0:
+                    _sync(handle)
+                    predictor.save(args.checkpoint)
+        except KeyboardInterrupt:
+            with _SigintIgnored():
+                size, snapshot = committed
+                predictor.restore(snapshot)
+                if args.out:
+                    handle.flush()
+                    handle.truncate(size)
+                if args.checkpoint:
+                    _sync(handle)
+                    predictor.save(args.checkpoint)
+                    print(f"interrupted at step {predictor.n_steps}; checkpoint {args.checkpoint} written",
+                          file=sys.stderr)
+            raise
+        if args.checkpoint:
+            _sync(handle)
+            predictor.save(args.checkpoint)
+    finally:
+        if args.out:
+            handle.close()
+        else:
+            handle.flush()
     if losses:
         print(f"steps={predictor.n_steps} mean_log_loss={np.mean(losses):.4f} nats", file=sys.stderr)
     return 0
+
+
+class _TextAsBytes:
+    """A text stream without ``.buffer`` (e.g. a replaced ``sys.stdout``) taking the bytes of the rows."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode())
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self):
+        return self.stream.fileno()
+
+
+def _sync(handle) -> None:
+    """Rows on disk before the checkpoint that covers them (a no-op for pipes and terminals)."""
+    handle.flush()
+    try:
+        os.fsync(handle.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
