@@ -21,6 +21,13 @@ def _first_bad_index(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
+def _is_scalar(x) -> bool:
+    """True for a number (Python or NumPy scalar, 0-d array); False for a sequence or array of any length."""
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0
+    return np.isscalar(x) or not hasattr(x, "__len__")
+
+
 def _check_finite(name: str, array: np.ndarray) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
@@ -128,8 +135,10 @@ class SpikeData:
 
         Parameters
         ----------
-        spike_times : sequence of 1-D arrays
-            One sorted array of spike times (seconds) per neuron. A single 1-D array is one neuron.
+        spike_times : sequence of 1-D arrays, or a flat sequence of numbers
+            One sorted array (or list) of spike times (seconds) per neuron, e.g. ``[[0.1, 0.5], [0.2]]`` for
+            two neurons. A single 1-D array or a flat list of numbers, e.g. ``[0.1, 0.5, 0.7]``, is one
+            neuron's spike times.
         dt : float
             Bin width in seconds.
         t_start, t_stop : float
@@ -156,6 +165,21 @@ class SpikeData:
             )
         if isinstance(spike_times, np.ndarray) and spike_times.dtype != object and spike_times.ndim == 1:
             spike_times = [spike_times]
+        elif _is_scalar(spike_times):
+            raise ValueError(
+                f"spike_times must be a list of spike times (one neuron) or a list of lists (one per neuron), "
+                f"got {spike_times!r}."
+            )
+        else:
+            spike_times = list(spike_times)
+            is_scalar = [_is_scalar(train) for train in spike_times]
+            if spike_times and all(is_scalar):
+                spike_times = [np.asarray(spike_times, dtype=np.float64)]  # a flat list of numbers: one neuron
+            elif any(is_scalar):
+                raise ValueError(
+                    "spike_times mixes numbers and sequences: give a flat list of numbers for one neuron, "
+                    "or a list of lists (one list of spike times per neuron)."
+                )
         trains = [np.asarray(train, dtype=np.float64).ravel() for train in spike_times]
         if not trains:
             raise ValueError("spike_times is empty: give one array of spike times per neuron.")

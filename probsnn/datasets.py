@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +22,79 @@ from .data import SpikeData
 __all__ = ["load_grasshopper", "load_pillow_rgc", "load_npz"]
 
 _GRASSHOPPER_STIMULUS_DT = 50e-6  # seconds per stimulus sample (the files' first column is time in us)
+
+
+_OFFSETS_FIX = (
+    "spike_offsets must hold N + 1 integers for N neurons: 0, then the running spike counts, ending at "
+    "len(spike_times), e.g. np.concatenate([[0], np.cumsum([len(train) for train in trains])])."
+)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive at ``path``, read eagerly with ``allow_pickle=False``.
+
+    A file that is not a zip archive (a text file or ``.npy`` renamed ``.npz``), a truncated or corrupted
+    archive (bad CRC, broken compressed data, early end of file), or one holding pickled objects gets one
+    ``ValueError`` naming the file.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if not head:
+        raise ValueError(f"cannot read {path}: the file is empty, not an .npz archive; re-save it with np.savez.")
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(
+            f"cannot read {path}: it is a single .npy array, not an .npz archive of named arrays; "
+            "save the data with np.savez(path, counts=..., dt=...)."
+        )
+    if not head.startswith(b"PK"):
+        raise ValueError(
+            f"cannot read {path}: it is not an .npz archive (no zip signature; a text or other file renamed "
+            "'.npz'?); save the data with np.savez."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: np.asarray(archive[key]) for key in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise ValueError(
+            f"cannot read {path}: the .npz archive is truncated or corrupted "
+            f"({type(err).__module__}.{type(err).__name__}: {err}); "
+            "re-save or re-copy the file."
+        ) from err
+    except ValueError as err:
+        raise ValueError(
+            f"cannot read {path}: {err} probsnn never unpickles; store plain numeric or string arrays."
+        ) from err
+    except OSError as err:
+        raise ValueError(f"cannot read {path} as an .npz archive: {err}") from err
+
+
+def _split_trains(path: Path, times: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """``spike_times`` cut at ``spike_offsets`` into one train per neuron, after checking the offsets."""
+    times = np.asarray(times)
+    offsets = np.asarray(offsets)
+    if times.ndim != 1:
+        raise ValueError(f"{path}: 'spike_times' must be 1-D (all neurons' spikes concatenated), "
+                         f"got shape {times.shape}.")
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{path}: 'spike_offsets' {why}. {_OFFSETS_FIX}")
+
+    if offsets.ndim != 1 or offsets.size < 2:
+        raise bad(f"must be 1-D with at least 2 entries, got shape {offsets.shape}")
+    if offsets.dtype.kind == "f":
+        if not np.all(np.isfinite(offsets)) or np.any(offsets != np.round(offsets)):
+            raise bad(f"must be integers, got {offsets.tolist()}")
+    elif offsets.dtype.kind not in "iu":
+        raise bad(f"must be integers, got dtype {offsets.dtype}")
+    offsets = offsets.astype(np.int64)
+    if offsets[0] != 0:
+        raise bad(f"must start at 0, got {offsets[0]}")
+    if np.any(np.diff(offsets) < 0):
+        k = int(np.argmax(np.diff(offsets) < 0))
+        raise bad(f"must be non-decreasing, but entry {k + 1} ({offsets[k + 1]}) is below entry {k} ({offsets[k]})")
+    if offsets[-1] != len(times):
+        raise bad(f"must end at len(spike_times) = {len(times)}, got {offsets[-1]}")
+    return [times[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 def _nitime_file(name: str) -> Path:
@@ -106,15 +181,15 @@ def load_pillow_rgc(path, cells=None) -> SpikeData:
         ids = np.arange(1, len(trains) + 1)
         types = np.array(["OFF", "OFF", "ON", "ON"][: len(trains)])
     elif path.is_file():
+        f = _read_npz(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
-                stim = np.asarray(f["stim"], dtype=np.float64)
-                frame_dt = float(f["frame_dt"])
-                times, offsets = np.asarray(f["spike_times"]), np.asarray(f["spike_offsets"])
-                ids, types = np.asarray(f["cell_ids"]), np.asarray(f["cell_types"]).astype(str)
-        except (OSError, KeyError, ValueError) as err:
+            stim = np.asarray(f["stim"], dtype=np.float64)
+            frame_dt = float(f["frame_dt"])
+            times, offsets = np.asarray(f["spike_times"]), np.asarray(f["spike_offsets"])
+            ids, types = np.asarray(f["cell_ids"]), np.asarray(f["cell_types"]).astype(str)
+        except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a readable Pillow RGC .npz file: {err}") from err
-        trains = [times[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+        trains = _split_trains(path, times, offsets)
     else:
         raise FileNotFoundError(f"no RGC data at {path}: give the .npz file or the data_RGCs folder.")
     selected = list(range(len(trains))) if cells is None else list(cells)
@@ -135,37 +210,37 @@ def load_npz(path) -> SpikeData:
 
     * ``counts`` ``[T, N]`` and ``dt``; optional ``stimulus`` ``[T, D]`` and ``neuron_names``;
     * ``spike_times`` (concatenated, seconds) with ``spike_offsets`` ``[N + 1]``, ``dt``, ``t_stop``;
-      optional ``t_start``, ``stimulus``, ``neuron_names``;
+      optional ``t_start``, ``stimulus``, ``neuron_names``. Neuron ``i``'s spikes are
+      ``spike_times[spike_offsets[i]:spike_offsets[i + 1]]``, so the offsets must be integers that start
+      at 0, never decrease and end at ``len(spike_times)``;
     * the Pillow RGC re-packaging (keys ``stim``, ``frame_dt``, ...), read by :func:`load_pillow_rgc`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        Naming the file: it is not an ``.npz`` archive, it is truncated or corrupted, it holds pickled
+        objects (never loaded), its keys fit no layout, or its ``spike_offsets`` are invalid.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not hasattr(archive, "files"):
-            raise ValueError("it holds a single array, not named arrays")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {path} as an .npz archive of named arrays: {err}") from err
-    try:
-        with archive as f:
-            keys = set(f.files)
-            if {"stim", "frame_dt", "spike_times", "spike_offsets"} <= keys:
-                return load_pillow_rgc(path)
-            names = tuple(str(n) for n in f["neuron_names"]) if "neuron_names" in keys else ()
-            stimulus = np.asarray(f["stimulus"]) if "stimulus" in keys else None
-            if "dt" not in keys:
-                raise ValueError(f"{path} has no 'dt' (bin width in seconds).")
-            dt = float(f["dt"])
-            if "counts" in keys:
-                return SpikeData(np.asarray(f["counts"]), dt=dt, stimulus=stimulus, neuron_names=names)
-            if {"spike_times", "spike_offsets", "t_stop"} <= keys:
-                times, offsets = np.asarray(f["spike_times"]), np.asarray(f["spike_offsets"]).astype(int)
-                trains = [times[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-                t_start = float(f["t_start"]) if "t_start" in keys else 0.0
-                return SpikeData.from_spike_times(trains, dt, t_start, float(f["t_stop"]), stimulus, names)
-    except (OSError, KeyError) as err:
-        raise ValueError(f"cannot read {path} as an .npz archive: {err}") from err
+    f = _read_npz(path)
+    keys = set(f)
+    if {"stim", "frame_dt", "spike_times", "spike_offsets"} <= keys:
+        return load_pillow_rgc(path)
+    names = tuple(str(n) for n in f["neuron_names"]) if "neuron_names" in keys else ()
+    stimulus = np.asarray(f["stimulus"]) if "stimulus" in keys else None
+    if "dt" not in keys:
+        raise ValueError(f"{path} has no 'dt' (bin width in seconds).")
+    dt = float(f["dt"])
+    if "counts" in keys:
+        return SpikeData(np.asarray(f["counts"]), dt=dt, stimulus=stimulus, neuron_names=names)
+    if {"spike_times", "spike_offsets", "t_stop"} <= keys:
+        trains = _split_trains(path, f["spike_times"], f["spike_offsets"])
+        t_start = float(f["t_start"]) if "t_start" in keys else 0.0
+        return SpikeData.from_spike_times(trains, dt, t_start, float(f["t_stop"]), stimulus, names)
     raise ValueError(
         f"{path} holds keys {sorted(keys)}; expected 'counts' + 'dt', or 'spike_times' + 'spike_offsets' + "
         "'dt' + 't_stop' (see probsnn.datasets.load_npz)."

@@ -128,3 +128,26 @@ def test_bernoulli_models_refuse_any_multi_spike_bin(counts):
     else:
         with pytest.raises(ValueError, match="binary spikes"):
             net.check_data(data)
+
+
+def test_flat_list_of_numbers_is_one_neuron():
+    data = SpikeData.from_spike_times([0.1, 0.5, 0.7], 0.01, 0, 1)
+    assert data.n_neurons == 1 and data.n_bins == 100
+    np.testing.assert_array_equal(data.n_spikes, [3])
+    mid_bin = SpikeData.from_spike_times([0.105, 0.505, 0.705], 0.01, 0, 1)
+    np.testing.assert_array_equal(np.flatnonzero(mid_bin.counts[:, 0]), [10, 50, 70])
+    # the same spikes as an array, and as a list holding one list, give the same data
+    for same in (np.array([0.1, 0.5, 0.7]), [[0.1, 0.5, 0.7]], [np.array([0.1, 0.5, 0.7])]):
+        np.testing.assert_array_equal(SpikeData.from_spike_times(same, 0.01, 0, 1).counts, data.counts)
+
+
+def test_list_of_lists_is_one_list_per_neuron():
+    data = SpikeData.from_spike_times([[0.1, 0.5], [], [0.7]], 0.01, 0, 1)
+    assert data.n_neurons == 3
+    np.testing.assert_array_equal(data.n_spikes, [2, 0, 1])
+
+
+@pytest.mark.parametrize("spike_times", [[0.1, [0.2, 0.3]], 0.5])
+def test_mixed_or_scalar_spike_times_raise(spike_times):
+    with pytest.raises(ValueError, match="spike_times"):
+        SpikeData.from_spike_times(spike_times, 0.01, 0, 1)

@@ -81,3 +81,105 @@ def test_load_npz_layouts_and_errors(tmp_path):
         datasets.load_npz(tmp_path / "garbage.npz")
     with pytest.raises(FileNotFoundError):
         datasets.load_npz(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    "offsets, why",
+    [
+        ([0, 2], "end at len"),                 # 2 of 5 spikes would be loaded
+        ([0, 4, 2, 5], "non-decreasing"),       # spikes 2..3 would be loaded twice (7 spikes)
+        ([0.0, 2.5, 5.0], "integers"),          # 2.5 would be truncated to 2
+        ([1, 3, 5], "start at 0"),              # spike 0 would be dropped
+        ([0, 3, 7], "end at len"),              # past the end: slicing would silently stop at 5
+        ([5], "at least 2"),
+        (np.array([[0, 5]]), "1-D"),
+        (np.array([False, True]), "integers"),
+    ],
+)
+def test_load_npz_refuses_bad_spike_offsets(tmp_path, offsets, why):
+    path = tmp_path / "times.npz"
+    np.savez(path, spike_times=np.array([0.1, 0.2, 0.3, 0.4, 0.5]), spike_offsets=np.asarray(offsets),
+             dt=0.01, t_stop=1.0)
+    with pytest.raises(ValueError, match=why) as info:
+        datasets.load_npz(path)
+    message = str(info.value)
+    assert str(path) in message and "'spike_offsets'" in message and "np.cumsum" in message
+
+
+def test_load_npz_accepts_valid_offsets_and_keeps_every_spike(tmp_path):
+    path = tmp_path / "times.npz"
+    np.savez(path, spike_times=np.array([0.1, 0.2, 0.3, 0.4, 0.5]), spike_offsets=np.array([0.0, 2.0, 2.0, 5.0]),
+             dt=0.01, t_stop=1.0)
+    data = datasets.load_npz(path)
+    assert data.n_spikes.tolist() == [2, 0, 3]
+
+
+def test_pillow_npz_refuses_bad_spike_offsets(tmp_path):
+    _, npz, *_ = _fake_rgc(tmp_path)
+    arrays = dict(np.load(npz))
+    arrays["spike_offsets"] = arrays["spike_offsets"][:-1]  # the last cell's spikes would be dropped
+    np.savez(tmp_path / "short.npz", **arrays)
+    for load in (datasets.load_pillow_rgc, datasets.load_npz):
+        with pytest.raises(ValueError, match="spike_offsets' must end at len"):
+            load(tmp_path / "short.npz")
+
+
+def _damaged_archives(tmp_path):
+    arrays = dict(counts=np.random.default_rng(0).poisson(0.3, size=(2000, 3)), dt=0.001)
+    np.savez(tmp_path / "plain.npz", **arrays)
+    np.savez_compressed(tmp_path / "packed.npz", **arrays)
+    plain, packed = (tmp_path / "plain.npz").read_bytes(), (tmp_path / "packed.npz").read_bytes()
+    damaged = {
+        "truncated.npz": plain[: len(plain) // 2],          # no central directory: BadZipFile
+        "truncated_tail.npz": plain[:-30],
+        "empty.npz": b"",
+        "text.npz": b"counts,dt\n1,0.001\n",                # a text file renamed .npz
+        "array.npz": None,                                  # a single .npy renamed .npz
+    }
+    body = plain.index(b"\x93NUMPY", plain.index(b"counts.npy"))
+    flipped = bytearray(plain)
+    flipped[body + 200] ^= 0xFF                            # CRC mismatch in the counts member
+    damaged["crc.npz"] = bytes(flipped)
+    start = packed.index(b"counts.npy") + len(b"counts.npy")
+    scrambled = bytearray(packed)
+    scrambled[start + 20 : start + 60] = b"\xff" * 40       # broken deflate stream: zlib.error
+    damaged["zlib.npz"] = bytes(scrambled)
+    for name, content in damaged.items():
+        if content is None:
+            np.save(tmp_path / "array.npy", arrays["counts"])
+            (tmp_path / "array.npy").rename(tmp_path / name)
+        else:
+            (tmp_path / name).write_bytes(content)
+    return sorted(damaged)
+
+
+def test_load_npz_damaged_files_give_one_value_error(tmp_path, monkeypatch):
+    loads = []
+    real_load = np.load
+
+    def spy(*args, **kwargs):
+        loads.append(kwargs.get("allow_pickle", False))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", spy)
+    for name in _damaged_archives(tmp_path):
+        path = tmp_path / name
+        with pytest.raises(ValueError) as info:
+            datasets.load_npz(path)
+        assert type(info.value) is ValueError, name
+        message = str(info.value)
+        assert str(path) in message and "pickled data" not in message, (name, message)
+        with pytest.raises(ValueError, match="cannot read"):
+            datasets.load_pillow_rgc(path)
+    assert not any(loads)  # never allow_pickle=True
+
+
+def test_load_npz_corrupted_member_is_reported_as_corrupted(tmp_path):
+    _damaged_archives(tmp_path)
+    for name in ("crc.npz", "zlib.npz", "truncated_tail.npz"):
+        with pytest.raises(ValueError, match="truncated or corrupted|not an .npz"):
+            datasets.load_npz(tmp_path / name)
+    with pytest.raises(ValueError, match="text or other file renamed"):
+        datasets.load_npz(tmp_path / "text.npz")
+    with pytest.raises(ValueError, match="single .npy array"):
+        datasets.load_npz(tmp_path / "array.npz")

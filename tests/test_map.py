@@ -137,3 +137,48 @@ def test_bad_input_raises():
         ps.fit_map(net, data, max_iter=0)
     with pytest.raises(TypeError, match="SpikeData"):
         ps.fit_map(net, data.counts)
+
+
+@pytest.mark.parametrize("stimulus", [np.linspace(-1, 1, 400), np.tile([-1.0, 1.0], 200),
+                                      np.random.default_rng(0).normal(size=400)],
+                         ids=["small-margin", "large-margin", "gaussian"])
+def test_separable_data_are_reported_not_converged_and_a_ridge_fixes_them(stimulus):
+    """A neuron that spikes exactly when the stimulus is positive: the ML weights diverge to infinity."""
+    data = ps.SpikeData((stimulus > 0).astype(int), dt=0.001, stimulus=stimulus[:, None])
+    net = ps.GLMNetwork(1, stimulus_basis=basis.identity(1, lag_offset=0), observation="bernoulli")
+    with pytest.warns(ps.ConvergenceWarning, match=r"\(quasi-\)separable.*GaussianPrior\(ridge=") as record:
+        result = ps.fit_map(net, data)  # default settings: Newton's decrement alone says "converged"
+    assert not result.converged[0]
+    assert any("did not converge" in str(w.message) for w in record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ps.ConvergenceWarning)
+        ridge = ps.fit_map(net, data, prior=ps.GaussianPrior(ridge=1.0))
+    assert ridge.converged.all()
+    weights = np.asarray(net.flatten(ridge.params))
+    assert np.all(np.isfinite(weights)) and np.abs(weights).max() < 20
+    assert ridge.log_likelihood < -1.0  # a finite optimum, not the supremum 0
+
+
+def test_quasi_separable_feature_is_reported():
+    """A covariate that is non-zero only in spike-free bins (quasi-separation): its ML weight is -infinity."""
+    rng = np.random.default_rng(5)
+    stimulus = rng.normal(size=(3000, 2))
+    counts = rng.binomial(1, 1 / (1 + np.exp(-(-1.0 + 0.5 * stimulus[:, 0]))))
+    stimulus[:, 1] = 0.0
+    silent = np.flatnonzero(counts == 0)[:20]
+    stimulus[silent, 1] = 1.0
+    data = ps.SpikeData(counts, dt=0.001, stimulus=stimulus)
+    net = ps.GLMNetwork(1, stimulus_basis=basis.identity(1, lag_offset=0), observation="bernoulli",
+                        n_stimulus_dims=2)
+    overlapping = stimulus.copy()
+    overlapping[silent[:10], 1] = 0.0
+    overlapping[np.flatnonzero(counts == 1)[:10], 1] = 1.0  # the same covariate, now overlapping spikes: finite MLE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ps.ConvergenceWarning)
+        assert ps.fit_map(net, ps.SpikeData(counts, dt=0.001, stimulus=overlapping)).converged.all()
+    with pytest.warns(ps.ConvergenceWarning, match="separable"):
+        result = ps.fit_map(net, data)
+    assert not result.converged[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ps.ConvergenceWarning)
+        assert ps.fit_map(net, data, prior=ps.GaussianPrior(ridge=1.0)).converged.all()

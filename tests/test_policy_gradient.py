@@ -226,3 +226,21 @@ def test_validation_errors():
         Reinforce(policy4, env, variant="batch")
     with pytest.raises(ValueError, match="spike_penalty"):
         Reinforce(policy4, env, spike_penalty=-1.0)
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 2.5, "10", True])
+def test_train_refuses_a_bad_chunk(chunk):
+    """chunk=0 used to loop forever (zero updates per chunk)."""
+    env = windy_gridworld(max_steps=5)
+    trainer = Reinforce(FirstToSpikePolicy(OneHotEncoder(env.n_states), 4, n_steps=3), env, batch_size=2)
+    with pytest.raises(ValueError, match=r"chunk .*positive|chunk .*integer"):
+        trainer.train(jax.random.PRNGKey(0), 2, chunk=chunk)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "value_learning_rate"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0, -0.1, "0.1"])
+def test_reinforce_refuses_bad_learning_rates(name, value):
+    env = windy_gridworld(max_steps=5)
+    policy = FirstToSpikePolicy(OneHotEncoder(env.n_states), 4, n_steps=3)
+    with pytest.raises(ValueError, match=rf"^{name} .*must be a finite number in \(0, inf\), got"):
+        Reinforce(policy, env, **{name: value})

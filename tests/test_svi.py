@@ -32,3 +32,18 @@ def test_bad_arguments_raise():
                           (dict(learning_rate=-1.0), "learning_rate"), (dict(init="zero"), "init")):
         with pytest.raises(ValueError, match=match):
             fit_svi(net, data, priors, **kwargs)
+
+
+def test_learning_rate_is_checked_before_any_fitting(monkeypatch):
+    """A NaN/inf/zero/negative learning rate is refused at the boundary, before MAP init or jitted SVI code."""
+    import probsnn.inference.map as map_module
+
+    net, priors, truth, data = sbc_problem(n_datasets=2, n_bins=50, seed=1)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fit_map ran before learning_rate was checked")
+
+    monkeypatch.setattr(map_module, "fit_map", no_fit)
+    for value in (float("nan"), float("inf"), -float("inf"), 0.0, -1e-3, "0.01", None):
+        with pytest.raises(ValueError, match=r"learning_rate must be a finite number in \(0, inf\)"):
+            fit_svi(net, data, priors, learning_rate=value)

@@ -212,3 +212,58 @@ def test_reward_factor_and_learning_improves_likelihood():
             p, opt_state, state, out = rl.update_jit(p, opt_state, state, jnp.zeros(0), None, k, reward)
             reward = sign * out.spikes[0, 0]
         assert sign * float(p.bias[0]) > 0.5
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "must hold spikes that are 0 or 1"),
+                                        (2.0, "must hold spikes that are 0 or 1"),
+                                        (-1.0, "0 or 1"), (0.5, "0 or 1")])
+def test_run_refuses_non_binary_visible_spikes_of_a_bernoulli_network(bad, match):
+    net, params, stimulus, visible = _small_problem()
+    learner = ThreeFactorVI(net)
+    opt_state, state = learner.init(params)
+    visible = np.asarray(visible).copy()
+    visible[2, 0] = bad
+    with pytest.raises(ValueError, match=match) as info:
+        learner.run(params, opt_state, state, stimulus, visible, jax.random.PRNGKey(0))
+    assert "visible[2, 0]" in str(info.value) and "binarise" in str(info.value)
+    opt_state, baseline_stats = learner.init_batch(params)
+    with pytest.raises(ValueError, match=match.replace("visible", "visibles")):
+        learner.batch_update(params, opt_state, baseline_stats, jax.random.PRNGKey(0), np.asarray(stimulus)[None],
+                             visible[None])
+
+
+def test_run_refuses_non_finite_stimulus_and_rewards_and_bad_counts():
+    net, params, stimulus, visible = _small_problem()
+    learner = ThreeFactorVI(net)
+    opt_state, state = learner.init(params)
+    stim = np.asarray(stimulus).copy()
+    stim[1, 0] = np.inf
+    with pytest.raises(ValueError, match="stimulus holds a non-finite value"):
+        learner.run(params, opt_state, state, stim, visible, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="rewards holds a non-finite value"):
+        learner.run(params, opt_state, state, stimulus, visible, jax.random.PRNGKey(0),
+                    rewards=np.array([0.0, np.nan, 0.0, 0.0]))
+    poisson = GLMNetwork(1, 1, history_basis=basis.identity(1), observation="poisson")
+    counting = ThreeFactorVI(poisson)
+    p = poisson.init_params()
+    opt_state, state = counting.init(p)
+    p_ok, *_ = counting.run(p, opt_state, state, np.zeros((4, 0)), np.array([[0.0], [2.0], [1.0], [3.0]]),
+                            jax.random.PRNGKey(0))  # counts > 1 are fine for a Poisson network
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(p_ok))
+    with pytest.raises(ValueError, match="whole number >= 0"):
+        counting.run(p, opt_state, state, np.zeros((4, 0)), np.array([[0.0], [1.5], [1.0], [0.0]]),
+                     jax.random.PRNGKey(0))
+
+
+def test_valid_streams_still_run_and_traced_callers_are_not_checked():
+    net, params, stimulus, visible = _small_problem()
+    learner = ThreeFactorVI(net)
+    opt_state, state = learner.init(params)
+    p, *_ = learner.run(params, opt_state, state, stimulus, np.asarray(visible, bool), jax.random.PRNGKey(0))
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(p))
+
+    @jax.jit
+    def traced(vis):  # under a caller's jit the values are traced: no check, no error
+        return learner.run(params, opt_state, state, stimulus, vis, jax.random.PRNGKey(0))[0].bias
+
+    assert traced(jnp.asarray(visible)).shape == params.bias.shape

@@ -59,6 +59,8 @@ class MAPResult:
     log_posterior_per_neuron : ndarray (N,)
         Log-likelihood minus the prior's quadratic penalty.
     converged : ndarray of bool (N,)
+        False where the Newton decrement stayed above ``tol``, and where the objective has no maximum
+        (weights diverging on (quasi-)separable data; see :func:`fit_map`).
     n_iterations : ndarray of int (N,)
         Newton iterations (plus L-BFGS iterations where the fallback ran).
     newton_decrement : ndarray (N,)
@@ -308,6 +310,53 @@ def _newton_loop(design, hessian_design, counts, weights, precision, maskf, obse
     return weights, n_iterations, stalled
 
 
+# Divergence to infinity (no maximum: (quasi-)separable data). A neuron is reported as diverging when a weight,
+# measured on the feature's RMS scale (|w_j| * rms(x_j), i.e. on standardised features; the bias column has
+# rms 1), exceeds DIVERGENCE_BOUND, or when the Newton step d still moves a standardised weight by more than
+# _DIVERGENCE_STEP while the objective keeps rising along it, f(w) < f(w + d) < f(w + 4d) < f(w + 16d): at a
+# finite maximum the objective along the Newton ray peaks near the first step (its quadratic model peaks at 1).
+DIVERGENCE_BOUND = 1e3
+_DIVERGENCE_STEP = 1e-3
+
+
+def _diverging(design, counts, weights, gradient, hessian, precision, maskf, observation):
+    """Per neuron: does the objective increase without bound from the fitted weights (no finite maximum)?
+
+    Returns ``(diverging [N] bool, largest effective weight [N])``.
+    """
+    design_np = np.asarray(design, dtype=np.float64)
+    rms = np.sqrt(np.mean(design_np**2, axis=0))
+    mask_np = np.asarray(maskf, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64) * mask_np
+    largest = np.max(np.abs(w * rms[None, :]), axis=1)
+    hessian_np = np.asarray(hessian, dtype=np.float64)
+    gradient_np = np.asarray(gradient, dtype=np.float64)
+    direction = np.zeros_like(w)
+    for i in range(w.shape[0]):
+        try:
+            direction[i] = np.linalg.solve(hessian_np[i], gradient_np[i]) * mask_np[i]
+        except np.linalg.LinAlgError:
+            continue
+    direction = np.where(np.isfinite(direction), direction, 0.0)
+    step = np.max(np.abs(direction * rms[None, :]), axis=1)
+    precision_np = np.asarray(precision, dtype=np.float64)
+
+    def value_change(k_from, k_to):
+        # per-bin differences, summed: far less rounding than the difference of two large sums
+        u = design @ jnp.asarray(w.T, design.dtype)
+        du = design @ jnp.asarray(direction.T, design.dtype)
+        change = (observation.log_prob(counts, u + k_to * du) - observation.log_prob(counts, u + k_from * du))
+        change = np.asarray(change.sum(axis=0), dtype=np.float64)
+        w_from, w_to = w + k_from * direction, w + k_to * direction
+        penalty = 0.5 * (np.einsum("nf,fg,ng->n", w_to, precision_np, w_to)
+                         - np.einsum("nf,fg,ng->n", w_from, precision_np, w_from))
+        return change - penalty
+
+    rising = (value_change(0, 1) > 0) & (value_change(1, 4) > 0) & (value_change(4, 16) > 0)  # NaN: False
+    diverging = (largest > DIVERGENCE_BOUND) | ((step > _DIVERGENCE_STEP) & rising)
+    return diverging, largest
+
+
 # ------------------------------------------------------------------------------------ public API
 def _check_prior(prior, net) -> np.ndarray:
     if prior is None:
@@ -377,6 +426,14 @@ def fit_map(
         Show a progress bar (default: when writing to a terminal).
     warn : bool
         Emit a :class:`ConvergenceWarning` for neurons that did not converge.
+        Divergence to infinity is detected too: on (quasi-)separable data (e.g. a Bernoulli neuron that
+        spikes exactly when a feature is positive) the likelihood has no maximum, and Newton's decrement
+        falls below ``tol`` only because the log-likelihood approaches its supremum as the weights grow.
+        Such a neuron is reported with ``converged=False`` and a warning when a weight on the standardised
+        feature scale (``|w_j| * rms(x_j)``) exceeds ``DIVERGENCE_BOUND = 1e3``, or when the Newton step
+        still moves a standardised weight by more than 1e-3 while the objective keeps rising along it far
+        past the step (at 1, 4 and 16 steps; at a finite maximum it peaks near one step). The fix is a
+        prior, ``prior=GaussianPrior(ridge=...)``.
     fast_hessian : bool
         In float64, form the Newton Hessians in float32 (about 3x faster); the gradient, the stopping test
         and the final Laplace covariance stay in float64, so the optimum is unchanged.
@@ -433,8 +490,21 @@ def fit_map(
             solver[i] = "newton+lbfgs"
             n_iterations[i] += n_lbfgs
         converged = np.asarray(decrement) <= tol
-    if warn and not converged.all():
-        bad = [net.neuron_names[i] for i in np.flatnonzero(~converged)]
+    diverging, largest = _diverging(design, counts, weights, gradient, hessian, precision, maskf, observation)
+    if warn and diverging.any():
+        bad = [net.neuron_names[i] for i in np.flatnonzero(diverging)]
+        warnings.warn(
+            f"fit_map did not converge for neuron(s) {bad}: the likelihood has no maximum, because the data are "
+            f"(quasi-)separable (the spikes are predicted perfectly by some features, so the weights grow without "
+            f"bound while the gradient vanishes and the log-likelihood approaches its supremum; largest weight on "
+            f"the standardised-feature scale {largest[diverging]}). The returned weights are arbitrary. Fix: give "
+            "a prior, e.g. fit_map(net, data, prior=GaussianPrior(ridge=1.0)), or drop the separating features.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    converged = converged & ~diverging
+    if warn and not (converged | diverging).all():
+        bad = [net.neuron_names[i] for i in np.flatnonzero(~converged & ~diverging)]
         warnings.warn(
             f"fit_map did not converge for neuron(s) {bad} (Newton decrement "
             f"{np.asarray(decrement)[~converged]} > tol={tol}). Separable data or too little data for the "

@@ -69,6 +69,7 @@ import optax
 
 from ..basis import Basis, identity
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
+from .._checks import positive_float, positive_int
 
 __all__ = [
     "FirstToSpikePolicy", "Decision", "Trajectory", "Reinforce",
@@ -333,6 +334,10 @@ class Reinforce:
             raise ValueError(f"trace_decay must lie in [0, 1], got {trace_decay!r}.")
         if not spike_penalty >= 0.0:
             raise ValueError(f"spike_penalty must be >= 0, got {spike_penalty!r}.")
+        if optimizer is None:
+            learning_rate = positive_float("learning_rate (Adam step size of the policy)", learning_rate)
+        value_learning_rate = positive_float("value_learning_rate (Adam step size of the learned value)",
+                                             value_learning_rate)
         self.policy, self.env = policy, env
         self.optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
         self.value_optimizer = optax.adam(value_learning_rate)
@@ -486,6 +491,7 @@ class Reinforce:
         """
         if int(n_iterations) != n_iterations or n_iterations < 1:
             raise ValueError(f"n_iterations must be a positive integer, got {n_iterations!r}.")
+        chunk = positive_int("chunk (updates per lax.scan chunk)", chunk)
         k_init, key = jax.random.split(key)
         ts = self.init(k_init) if train_state is None else train_state
         history, done = [], 0

@@ -62,9 +62,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from .._checks import check_float, one_of, positive_float, positive_int
+from .._checks import check_float, concrete, one_of, positive_float, positive_int
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
 __all__ = ["ThreeFactorVI", "ThreeFactorState", "episode_statistics"]
@@ -282,6 +283,7 @@ class ThreeFactorVI:
             raise ValueError(f"stimulus must have shape (T, {net.n_stimulus_dims}), got {stimulus.shape}.")
         if visible.shape != (stimulus.shape[0], net.n_visible):
             raise ValueError(f"visible must have shape ({stimulus.shape[0]}, {net.n_visible}), got {visible.shape}.")
+        _check_stream(net, "stimulus", stimulus, "visible", visible, rewards)
         if rewards is None:
             rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)
         return self._run_jit(params, opt_state, state, stimulus, visible, jnp.asarray(rewards, params.bias.dtype), key)
@@ -368,7 +370,37 @@ class ThreeFactorVI:
             raise ValueError(f"stimuli must have shape (B, T, {net.n_stimulus_dims}), got {stimuli.shape}.")
         if visibles.shape != stimuli.shape[:2] + (net.n_visible,):
             raise ValueError(f"visibles must have shape {stimuli.shape[:2] + (net.n_visible,)}, got {visibles.shape}.")
+        _check_stream(net, "stimuli", stimuli, "visibles", visibles)
         return self._batch_jit(params, opt_state, baseline_stats, key, stimuli, visibles)
+
+
+def _check_stream(net: GLMNetwork, stimulus_name: str, stimulus, visible_name: str, visible, rewards=None) -> None:
+    """Concrete inputs only (traced ones, under a caller's jit, are left alone): finite stimulus and rewards,
+    visible spikes that the observation model can have produced (0/1 for Bernoulli, counts >= 0 otherwise)."""
+    for name, value in ((stimulus_name, stimulus), ("rewards", rewards)):
+        array = None if value is None else concrete(value)
+        if array is not None and array.size and not np.all(np.isfinite(array)):
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise ValueError(f"{name} holds a non-finite value ({array[index]}) at index {index}; "
+                             "remove or impute NaN/inf before streaming.")
+    array = concrete(visible)
+    if array is None or not array.size:
+        return
+    binary = net.observation.mean_bounds[1] == 1.0
+    if binary:
+        bad = ~((array == 0) | (array == 1))
+        want = f"0 or 1 (a Bernoulli network, observation={net.observation.name!r})"
+        fix = "binarise the spikes (e.g. counts > 0), use a smaller bin, or a count observation such as 'poisson'"
+    else:
+        bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
+        want = "a whole number >= 0 (a spike count)"
+        fix = "pass the binned spike counts"
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{visible_name} must hold spikes that are {want}, but {visible_name}{list(index)} = {array[index]} "
+            f"({int(bad.sum())} such entries); {fix}."
+        )
 
 
 def _bcast(vector, like):
