@@ -67,9 +67,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import positive_float, positive_int
 from ..basis import Basis, identity
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
-from .._checks import positive_float, positive_int
 
 __all__ = [
     "FirstToSpikePolicy", "Decision", "Trajectory", "Reinforce",
