@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 from importlib import resources
@@ -19,7 +20,7 @@ import numpy as np
 
 from .data import SpikeData
 
-__all__ = ["load_grasshopper", "load_pillow_rgc", "load_npz"]
+__all__ = ["load_grasshopper", "load_pillow_rgc", "load_npz", "read_npz_arrays"]
 
 _GRASSHOPPER_STIMULUS_DT = 50e-6  # seconds per stimulus sample (the files' first column is time in us)
 
@@ -30,31 +31,36 @@ _OFFSETS_FIX = (
 )
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` archive at ``path``, read eagerly with ``allow_pickle=False``.
+def read_npz_arrays(path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive at ``path``, read eagerly with ``allow_pickle=False`` (data only).
 
-    A file that is not a zip archive (a text file or ``.npy`` renamed ``.npz``), a truncated or corrupted
-    archive (bad CRC, broken compressed data, early end of file), or one holding pickled objects gets one
-    ``ValueError`` naming the file.
+    A file that is not a zip archive (empty, a text file or ``.npy`` renamed ``.npz``), a truncated or
+    corrupted archive (bad CRC, broken compressed data, early end of file), or one holding pickled objects
+    gets one ``ValueError`` naming the file; shared by every reader of ``.npz`` files in probsnn.
     """
+    path = Path(path)
     with open(path, "rb") as handle:
         head = handle.read(6)
     if not head:
-        raise ValueError(f"cannot read {path}: the file is empty, not an .npz archive; re-save it with np.savez.")
+        raise ValueError(f"cannot read {path}: the file is empty, not a .npz archive; re-save it with np.savez.")
     if head.startswith(b"\x93NUMPY"):
         raise ValueError(
-            f"cannot read {path}: it is a single .npy array, not an .npz archive of named arrays; "
+            f"cannot read {path}: it is a single .npy array, not a .npz archive of named arrays; "
             "save the data with np.savez(path, counts=..., dt=...)."
         )
     if not head.startswith(b"PK"):
         raise ValueError(
-            f"cannot read {path}: it is not an .npz archive (no zip signature; a text or other file renamed "
+            f"cannot read {path}: it is not a .npz archive (no zip signature; a text or other file renamed "
             "'.npz'?); save the data with np.savez."
         )
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip archive cut inside its first signature
+        raise ValueError(f"cannot read {path}: the .npz archive is truncated or corrupted (no complete zip "
+                         "signature); re-save or re-copy the file.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: np.asarray(archive[key]) for key in archive.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, KeyError, NotImplementedError,
+            UnicodeDecodeError) as err:
         raise ValueError(
             f"cannot read {path}: the .npz archive is truncated or corrupted "
             f"({type(err).__module__}.{type(err).__name__}: {err}); "
@@ -181,7 +187,7 @@ def load_pillow_rgc(path, cells=None) -> SpikeData:
         ids = np.arange(1, len(trains) + 1)
         types = np.array(["OFF", "OFF", "ON", "ON"][: len(trains)])
     elif path.is_file():
-        f = _read_npz(path)
+        f = read_npz_arrays(path)
         try:
             stim = np.asarray(f["stim"], dtype=np.float64)
             frame_dt = float(f["frame_dt"])
@@ -226,7 +232,7 @@ def load_npz(path) -> SpikeData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    f = _read_npz(path)
+    f = read_npz_arrays(path)
     keys = set(f)
     if {"stim", "frame_dt", "spike_times", "spike_offsets"} <= keys:
         return load_pillow_rgc(path)

@@ -25,9 +25,6 @@ import hashlib
 import json
 import math
 import os
-import struct
-import zipfile
-import zlib
 from functools import partial
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -39,6 +36,7 @@ import optax
 
 from . import basis as basis_module
 from ._checks import check_float, check_int, non_negative_int, positive_float, positive_int
+from .datasets import read_npz_arrays
 from .inference.three_factor import ThreeFactorVI
 from .neurons.glm import GLMNetwork
 
@@ -294,7 +292,7 @@ class StreamingPredictor:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such checkpoint")
-        arrays = _read_npz(path)
+        arrays = _read_checkpoint_arrays(path)
 
         def bad(problem):
             return ValueError(f"{path}: {problem}")
@@ -374,28 +372,14 @@ def _checksum(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-def _read_npz(path: Path) -> dict:
-    """Every array of the ``.npz`` archive at ``path`` (read eagerly, data only), or one ``ValueError``."""
-    what = "not a valid probsnn StreamingPredictor checkpoint"
+def _read_checkpoint_arrays(path: Path) -> dict:
+    """The arrays of a checkpoint file (:func:`probsnn.datasets.read_npz_arrays`), or one ``ValueError`` that
+    names the file and says it is no checkpoint."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, struct.error, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        if zipfile.is_zipfile(path) or isinstance(err, zipfile.BadZipFile):
-            problem = f"truncated or corrupted .npz archive ({err})"
-        else:
-            problem = ("not a .npz archive (another kind of file, or empty; version-1 checkpoints, serialised "
-                       "Python objects, are no longer read)")
-        raise ValueError(f"{path}: {problem}; {what}.") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: a single .npy array, not a .npz archive; {what}.")
-    try:
-        with archive:
-            return {name: archive[name] for name in archive.files}
-    except (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, zlib.error, struct.error,
-            NotImplementedError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: corrupted .npz archive ({type(err).__name__}: {err}); {what}.") from None
+        return read_npz_arrays(path)
+    except ValueError as err:
+        raise ValueError(f"{err} Not a valid probsnn StreamingPredictor checkpoint (version-1 checkpoints, "
+                         "serialised Python objects, are no longer read).") from None
 
 
 def _network_and_learner(signature: tuple):
