@@ -246,13 +246,14 @@ def _newton_step(design, hessian_design, counts, weights, potential, precision, 
 
 @partial(jax.jit, static_argnames=("observation",))
 def _curvature(design, counts, weights, precision, maskf, observation):
-    """Gradient, negative Hessian and Newton decrement at ``weights``, all in the design's precision."""
+    """Gradient, negative Hessian, Newton decrement and Newton direction at ``weights``, in the design's
+    precision."""
     potential = design @ weights.T
     _, first, second = _loglik_derivatives(observation, counts, potential)
     gradient = (first.T @ design - weights @ precision) * maskf
     hessian = _negative_hessian(design, -second, precision, maskf)
     direction, chol = _solve_pd(hessian, gradient)
-    return gradient, hessian, 0.5 * jnp.sum(gradient * direction, axis=1)
+    return gradient, hessian, 0.5 * jnp.sum(gradient * direction, axis=1), direction
 
 
 def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol):
@@ -319,34 +320,28 @@ DIVERGENCE_BOUND = 1e3
 _DIVERGENCE_STEP = 1e-3
 
 
-def _diverging(design, counts, weights, gradient, hessian, precision, maskf, observation):
-    """Per neuron: does the objective increase without bound from the fitted weights (no finite maximum)?
+def _diverging(design, counts, weights, direction, precision, maskf, observation):
+    """Per neuron: does the objective increase without bound from the fitted weights along the Newton
+    ``direction`` (no finite maximum)?
 
     Returns ``(diverging [N] bool, largest effective weight [N])``.
     """
-    design_np = np.asarray(design, dtype=np.float64)
-    rms = np.sqrt(np.mean(design_np**2, axis=0))
+    rms = np.sqrt(np.asarray(jnp.mean(design * design, axis=0), dtype=np.float64))
     mask_np = np.asarray(maskf, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64) * mask_np
     largest = np.max(np.abs(w * rms[None, :]), axis=1)
-    hessian_np = np.asarray(hessian, dtype=np.float64)
-    gradient_np = np.asarray(gradient, dtype=np.float64)
-    direction = np.zeros_like(w)
-    for i in range(w.shape[0]):
-        try:
-            direction[i] = np.linalg.solve(hessian_np[i], gradient_np[i]) * mask_np[i]
-        except np.linalg.LinAlgError:
-            continue
+    direction = np.asarray(direction, dtype=np.float64) * mask_np
     direction = np.where(np.isfinite(direction), direction, 0.0)
     step = np.max(np.abs(direction * rms[None, :]), axis=1)
     precision_np = np.asarray(precision, dtype=np.float64)
+    u = design @ jnp.asarray(w.T, design.dtype)
+    du = design @ jnp.asarray(direction.T, design.dtype)
+    # the count-only term of the log-probability cancels in every difference below
+    terms = {k: observation.unnormalised_log_prob(counts, u + k * du) for k in (0, 1, 4, 16)}
 
     def value_change(k_from, k_to):
         # per-bin differences, summed: far less rounding than the difference of two large sums
-        u = design @ jnp.asarray(w.T, design.dtype)
-        du = design @ jnp.asarray(direction.T, design.dtype)
-        change = (observation.log_prob(counts, u + k_to * du) - observation.log_prob(counts, u + k_from * du))
-        change = np.asarray(change.sum(axis=0), dtype=np.float64)
+        change = np.asarray((terms[k_to] - terms[k_from]).sum(axis=0), dtype=np.float64)
         w_from, w_to = w + k_from * direction, w + k_to * direction
         penalty = 0.5 * (np.einsum("nf,fg,ng->n", w_to, precision_np, w_to)
                          - np.einsum("nf,fg,ng->n", w_from, precision_np, w_from))
@@ -471,7 +466,7 @@ def fit_map(
 
     # The Laplace covariance needs the Hessian in full working precision (float32 block products would cost
     # ~1e-6 relative accuracy), so the final curvature uses the working-precision design.
-    gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+    _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
     converged = np.asarray(decrement) <= tol
     solver = ["newton"] * net.n_neurons
     if not converged.all():
@@ -480,17 +475,17 @@ def fit_map(
             design, counts, weights, precision, maskf, observation, lbfgs_max_iter, tol=np.sqrt(tol)
         )
         weights = jnp.where(jnp.asarray(todo)[:, None], new_weights, weights)
-        gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
         # L-BFGS ends with a gradient test; polish with a few Newton steps where it is now well inside the basin.
         for _ in range(5):
             weights, _, _, dec, _ = _newton_step(design, design, counts, weights, design @ weights.T, precision,
                                                  maskf, jnp.asarray(todo), observation)
-        gradient, hessian, decrement = _curvature(design, counts, weights, precision, maskf, observation)
+        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
         for i in np.flatnonzero(todo):
             solver[i] = "newton+lbfgs"
             n_iterations[i] += n_lbfgs
         converged = np.asarray(decrement) <= tol
-    diverging, largest = _diverging(design, counts, weights, gradient, hessian, precision, maskf, observation)
+    diverging, largest = _diverging(design, counts, weights, direction, precision, maskf, observation)
     if warn and diverging.any():
         bad = [net.neuron_names[i] for i in np.flatnonzero(diverging)]
         warnings.warn(
