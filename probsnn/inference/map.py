@@ -333,6 +333,8 @@ def _diverging(design, counts, weights, direction, precision, maskf, observation
     direction = np.asarray(direction, dtype=np.float64) * mask_np
     direction = np.where(np.isfinite(direction), direction, 0.0)
     step = np.max(np.abs(direction * rms[None, :]), axis=1)
+    if not np.any(step > _DIVERGENCE_STEP):  # at a finite optimum the Newton step is tiny: no ray to walk
+        return largest > DIVERGENCE_BOUND, largest
     precision_np = np.asarray(precision, dtype=np.float64)
     u = design @ jnp.asarray(w.T, design.dtype)
     du = design @ jnp.asarray(direction.T, design.dtype)
