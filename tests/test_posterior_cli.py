@@ -1,6 +1,8 @@
 """``probsnn fit --posterior {laplace,nuts}``: credible bands on filters, a LOO table, an R-hat/ESS summary."""
 import json
+import warnings
 
+import arviz as az
 import numpy as np
 import pytest
 
@@ -24,13 +26,22 @@ def recording(tmp_path_factory):
 def _check_report(out, printed, models, method):
     for name in models:
         assert (out / f"posterior_filters_{name}.png").stat().st_size > 0
-    # the LOO table: printed and saved, one row per model
-    assert "elpd_loo" in printed and "elpd_diff" in printed
+    # the LOO table: printed and saved, one row per model; a ranking only when every Pareto k is acceptable
+    assert "elpd_loo" in printed
     loo = json.loads((out / "loo.json").read_text())
     assert loo["method"] == method and set(loo["models"]) == set(models)
-    ranks = sorted(row["rank"] for row in loo["models"].values())
-    assert ranks == list(range(len(models)))
     assert all(np.isfinite(row["elpd_loo"]) and row["se"] > 0 for row in loo["models"].values())
+    reliable = all(row["max_pareto_k"] <= row["pareto_k_threshold"] for row in loo["models"].values())
+    if reliable:
+        assert loo["comparison"] == ("ranked" if len(models) > 1 else "single model")
+        assert "elpd_diff" in printed
+        ranks = sorted(row["rank"] for row in loo["models"].values())
+        assert ranks == list(range(len(models)))
+    else:  # no rank, difference or weight, printed or stored; the reason and the way out instead
+        assert loo["comparison"] == "withheld" and "--posterior nuts" in loo["reason"]
+        assert "rank" not in printed and "elpd_diff" not in printed
+        for row in loo["models"].values():
+            assert not {"rank", "elpd_diff", "dse", "weight"} & set(row)
     # the R-hat / ESS summary: printed and saved
     assert "max R-hat" in printed and "min ESS bulk" in printed
     convergence = json.loads((out / "convergence.json").read_text())["models"]
@@ -59,8 +70,15 @@ def test_fit_posterior_laplace_report(recording, tmp_path, capsys):
         np.savez(tmp_path / "spikes.npz", counts=f["counts"], dt=f["dt"])
     assert cli.main(["fit", "--data", str(tmp_path / "spikes.npz"), "--out", str(out), "--posterior", "laplace"]
                     + ARGS) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     bands = _check_report(out, printed, ["history", "coupled"], "laplace")
+    # per-bin PSIS-LOO of this short recording has Pareto k > 1 (ArviZ's own estimate, recomputed here):
+    # the comparison is withheld, and said so on stderr beside the elpd estimates
+    loo = json.loads((out / "loo.json").read_text())
+    assert loo["comparison"] == "withheld"
+    assert all(row["max_pareto_k"] > 1 and row["pareto_k_warning"] for row in loo["models"].values())
+    assert "model comparison withheld" in captured.err and "--posterior nuts" in captured.err
     # the Laplace draws are centred on the MAP fit: the band's mean is the MAP filter (Monte Carlo error only)
     from probsnn import basis as B
 
@@ -94,3 +112,52 @@ def test_posterior_report_rejects_unknown_methods(tmp_path):
 
     with pytest.raises(ValueError, match="laplace, nuts or svi"):
         posterior_cli.posterior_report(argparse.Namespace(posterior="mcmc"), {}, tmp_path)
+
+
+def _normal_mean_idata(y, sd, rng):
+    """Draws of ``mu`` from the exact posterior of ``y_i ~ N(mu, 1)`` (flat prior), scored under ``N(mu, sd)``."""
+    from scipy.stats import norm
+
+    mu = rng.normal(y.mean(), 1 / np.sqrt(y.size), size=(2, 250))
+    return az.from_dict(posterior={"mu": mu}, log_likelihood={"obs": norm.logpdf(y, mu[..., None], sd)})
+
+
+def test_loo_comparison_ranks_reliable_estimates_as_arviz_compare(capsys):
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100)
+    idatas = {"sd2": _normal_mean_idata(y, 2.0, rng), "sd1": _normal_mean_idata(y, 1.0, rng)}
+    result = posterior_cli.loo_comparison(idatas, "obs")
+    assert result["comparison"] == "ranked" and result["reason"] is None
+    assert list(result["models"]) == ["sd1", "sd2"]  # best first: the data are N(0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ's own deprecation warnings
+        reference = az.compare(idatas, ic="loo", var_name="obs")
+    for name, row in reference.iterrows():
+        mine = result["models"][name]
+        assert mine["rank"] == row["rank"] and not mine["pareto_k_warning"]
+        for key in ("elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo"):
+            assert np.isclose(mine[key], row[key], rtol=1e-10, atol=1e-12), key
+    posterior_cli._print_loo(result)
+    printed = capsys.readouterr()
+    assert "rank" in printed.out and "elpd_diff" in printed.out and "withheld" not in printed.err
+
+
+def test_loo_comparison_withholds_the_ranking_when_a_pareto_k_is_high(capsys):
+    """Ten points and an outlier at 8: leaving the outlier out moves the posterior too far (k > 1 by ArviZ)."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=10)
+    y[0] = 8.0
+    idatas = {"sd1": _normal_mean_idata(y, 1.0, rng), "sd2": _normal_mean_idata(y, 2.0, rng)}
+    with pytest.warns(UserWarning):
+        reference = az.loo(idatas["sd1"], var_name="obs", pointwise=True)
+    assert reference.warning and np.max(reference.pareto_k) > 1
+    result = posterior_cli.loo_comparison(idatas, "obs")
+    assert result["comparison"] == "withheld" and "'sd1'" in result["reason"] and "--posterior nuts" in result["reason"]
+    sd1 = result["models"]["sd1"]
+    assert sd1["pareto_k_warning"] and sd1["max_pareto_k"] == pytest.approx(float(np.max(reference.pareto_k)))
+    assert sd1["elpd_loo"] == pytest.approx(float(reference.elpd_loo))
+    assert not any({"rank", "elpd_diff", "dse", "weight"} & set(row) for row in result["models"].values())
+    posterior_cli._print_loo(result)
+    printed = capsys.readouterr()
+    assert "elpd_loo" in printed.out and "rank" not in printed.out and "elpd_diff" not in printed.out
+    assert "model comparison withheld" in printed.err

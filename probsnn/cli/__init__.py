@@ -6,24 +6,26 @@
 * ``probsnn rl`` (:mod:`probsnn.cli.rl`): a first-to-spike policy trained with REINFORCE.
 
 Each module's ``add_parser(subparsers)`` registers a parser whose ``func(args)`` returns the exit status.
-A :class:`CLIError`, ``ValueError``, ``FileNotFoundError`` or ``TypeError`` raised by a command is printed
-as one line, ``probsnn <command>: error: ...``, with exit status 2; an interrupt exits with status 130.
+Every expected failure is printed as one line on stderr, ``probsnn <command>: error: ...``, with exit status 2:
+a command line that argparse refuses (an unknown option, a value of the wrong type or out of range: the value
+types name the option and what they expect), a :class:`CLIError`, ``ValueError``, ``TypeError`` or an
+``OSError`` (a file that cannot be read or written; the line names the path). An interrupt exits with status
+130. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .. import __version__
 from . import fit, rl, stream
-from ._common import CLIError
+from ._common import ArgumentParser, CLIError, UsageError
 
 __all__ = ["main", "build_parser", "CLIError"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``probsnn`` parser with the ``fit``, ``stream`` and ``rl`` sub-commands."""
-    parser = argparse.ArgumentParser(prog="probsnn", description="Probabilistic spiking neural networks.")
+def build_parser() -> ArgumentParser:
+    """The ``probsnn`` parser with the ``fit``, ``stream`` and ``rl`` sub-commands (usage errors: one line)."""
+    parser = ArgumentParser(prog="probsnn", description="Probabilistic spiking neural networks.")
     parser.add_argument("--version", action="version", version=f"probsnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (fit, stream, rl):
@@ -31,14 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_line(err: OSError) -> str:
+    """``OSError`` as one line that names the path(s) involved."""
+    paths = [str(p) for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
+    if not paths:  # raised with a message of its own, e.g. FileNotFoundError("no such file: ...")
+        return str(err) or type(err).__name__
+    return f"{err.strerror or type(err).__name__}: {' -> '.join(paths)}"
+
+
 def main(argv=None) -> int:
     """Run ``probsnn`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        message = err.message.strip()
+        print(f"{err.prog}: error: {message}{'' if message.endswith('.') else '.'} See '{err.prog} --help'.",
+              file=sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, TypeError) as err:
+    except (CLIError, ValueError, TypeError) as err:
         print(f"probsnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # FileNotFoundError, PermissionError, a full disk, ...
+        print(f"probsnn {args.command}: error: {_os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"probsnn {args.command}: interrupted", file=sys.stderr)

@@ -5,19 +5,29 @@
 It fits a stimulus-only (LNP) model, a model with spike history and, for several neurons, a coupled
 model; prints train and held-out bits/spike, the time-rescaling KS statistic and AIC per neuron; and
 writes a report folder (filters with ±2 SE bands, raster vs predicted rate, KS plot, parameters as
-``.npz`` and a JSON summary). Bad files or options give a one-line error and exit status 2.
+``.npz`` and a JSON summary).
+
+Everything is checked before any fitting and before the report folder is created: each option's value
+(type and range), ``--cells`` against the neurons of the data (distinct indices in 0..n-1), the filter
+windows against the bin width, and the report folder (it must be a folder, new or existing, that can be
+created and written). Bad files or options give a one-line error and exit status 2, and leave no folder.
+
+``summary.json`` tells whether the folder holds a finished run: a run writing into a folder first replaces
+any ``summary.json`` there by one with ``"status": "incomplete"`` (and no results), and writes the full
+summary, with ``"status": "complete"`` and the list of files the run wrote, only at the very end, atomically
+(a temporary file renamed into place). After an interrupted or failed run the folder therefore holds an
+``incomplete`` summary, never a previous run's summary that would pass for this one.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, cells, positive
+from ._common import CLIError, cells, check_output_folder, create_output_folder, integer, number, write_json_atomic
 
 __all__ = ["add_parser", "run"]
 
@@ -26,22 +36,53 @@ def _load(args):
     from .. import datasets
 
     if args.data is None:
-        return (datasets.load_grasshopper(recording=args.recording, dt=args.dt or 0.001),
-                f"grasshopper receptor {args.recording} (nitime)")
-    path = Path(args.data)
-    if not path.exists():
-        raise CLIError(f"--data {path}: no such file or folder")
-    if path.is_dir() or path.suffix == ".mat":
-        folder = path if path.is_dir() else path.parent
-        data = datasets.load_pillow_rgc(folder, cells=args.cells)
-        return data, f"Pillow RGC recordings ({folder})"
-    if path.suffix != ".npz":
-        raise CLIError(f"--data {path}: expected an .npz file or a data_RGCs folder of .mat files")
-    data = datasets.load_npz(path)
-    if args.cells is not None:
-        data = type(data)(data.counts[:, args.cells], data.dt, data.stimulus,
-                          tuple(data.neuron_names[c] for c in args.cells), data.t_start)
-    return data, str(path)
+        data = datasets.load_grasshopper(recording=args.recording or 1, dt=args.dt or 0.001)
+        source = f"grasshopper receptor {args.recording or 1} (nitime)"
+    else:
+        path = Path(args.data)
+        if not path.exists():
+            raise CLIError(f"--data {path}: no such file or folder")
+        if path.is_dir() or path.suffix == ".mat":
+            folder = path if path.is_dir() else path.parent
+            data, source = datasets.load_pillow_rgc(folder), f"Pillow RGC recordings ({folder})"
+        elif path.suffix != ".npz":
+            raise CLIError(f"--data {path}: expected an .npz file or a data_RGCs folder of .mat files")
+        else:
+            data, source = datasets.load_npz(path), str(path)
+    return _select_cells(data, args.cells), source
+
+
+def _select_cells(data, selected):
+    """The neurons ``selected`` (distinct 0-based indices, checked against the data), or all when None."""
+    if selected is None:
+        return data
+    n = data.n_neurons
+    outside = [c for c in selected if not 0 <= c < n]
+    if outside:
+        held = f"{n} neuron{'s' if n != 1 else ''}"
+        raise CLIError(f"--cells {','.join(map(str, selected))}: index {outside[0]} is out of range; the data hold "
+                       f"{held}, so the valid indices are 0..{n - 1}.")
+    if len(set(selected)) != len(selected):
+        raise CLIError(f"--cells {','.join(map(str, selected))}: give each neuron index once.")
+    names = tuple(data.neuron_names[c] for c in selected) if data.neuron_names else ()
+    return type(data)(data.counts[:, selected], data.dt, data.stimulus, names, data.t_start)
+
+
+def _check_options(args) -> Path:
+    """Check the options that need no data (also when ``run`` is called with a hand-made namespace).
+
+    Returns the report folder, checked creatable and writable but not created.
+    """
+    if not (isinstance(args.test_fraction, (int, float)) and 0 < args.test_fraction < 1):
+        raise CLIError(f"--test-fraction must lie strictly between 0 and 1, got {args.test_fraction}")
+    if not (isinstance(args.ridge, (int, float)) and np.isfinite(args.ridge) and args.ridge >= 0):
+        raise CLIError(f"--ridge must be a finite number >= 0, got {args.ridge}")
+    if args.data is not None:
+        for option, value in (("--dt", args.dt), ("--recording", args.recording)):
+            if value is not None:
+                raise CLIError(f"{option} applies to the default grasshopper recording only; the --data file "
+                               "brings its own bin width and neurons (drop it, or drop --data).")
+    return check_output_folder("--out", args.out)
 
 
 def _bins(seconds: float, dt: float, name: str) -> int:
@@ -75,7 +116,12 @@ def _model_specs(data, args):
 
 
 def run(args) -> int:
-    """Fit the models, print the table and write the report folder; returns the exit status."""
+    """Fit the models, print the table and write the report folder; returns the exit status.
+
+    All checks (options, data, ``--cells``, filter windows, the report folder) come before the folder is
+    created and before any fitting; a failed check raises :class:`CLIError` and leaves nothing behind.
+    """
+    out = _check_options(args)
     import jax
 
     jax.config.update("jax_enable_x64", not args.float32)
@@ -87,28 +133,31 @@ def run(args) -> int:
     from ..neurons.glm import GLMNetwork
 
     data, source = _load(args)
-    if not 0 < args.test_fraction < 1:
-        raise CLIError(f"--test-fraction must lie strictly between 0 and 1, got {args.test_fraction}")
     if args.observation == "bernoulli" and not data.is_binary:
-        raise CLIError("--observation bernoulli needs at most one spike per bin; use a smaller --dt or poisson")
+        raise CLIError("--observation bernoulli needs at most one spike per bin; use --observation poisson (or, "
+                       "for the default recording, a smaller --dt)")
     train, test = data.split(1.0 - args.test_fraction)
     for name, part in (("training", train), ("held-out", test)):
         if np.any(part.n_spikes == 0):
             empty = [n for n, c in zip(part.neuron_names, part.n_spikes) if c == 0]
             raise CLIError(f"neuron(s) {empty} have no spikes in the {name} part; drop them with --cells")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    specs = _model_specs(data, args)
+    # every check passed: now (and only now) the report folder is created, and marked as holding no finished run
+    create_output_folder("--out", out)
+    options = dict(source=source, test_fraction=args.test_fraction, observation=args.observation, basis=args.basis,
+                   ridge=args.ridge, posterior=args.posterior)
+    write_json_atomic(out / "summary.json", dict(
+        status="incomplete", **options,
+        note="probsnn fit started writing this folder and has not finished (interrupted or failed): the other "
+             "files here may be from an earlier run. The full summary replaces this one when a run finishes."))
     print(f"probsnn fit: {source}", file=sys.stderr)
     print(f"  {data}", file=sys.stderr)
     print(f"  train {train.n_bins} bins, held-out {test.n_bins} bins "
           f"(last {args.test_fraction:.0%} of the recording)", file=sys.stderr)
 
-    if not (np.isfinite(args.ridge) and args.ridge >= 0):
-        raise CLIError(f"--ridge must be >= 0, got {args.ridge}")
     prior = GaussianPrior(ridge=args.ridge) if args.ridge > 0 else None
     train_rate = train.counts.mean(axis=0)
     results, rows, saved = {}, [], {}
-    specs = _model_specs(data, args)
     for name, spec in tqdm(specs, desc="models", disable=args.quiet, file=sys.stderr):
         net = GLMNetwork(data.n_neurons,
                          n_stimulus_dims=data.n_stimulus_dims if spec["stimulus_basis"] is not None else 0,
@@ -151,7 +200,9 @@ def run(args) -> int:
         # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
         from .posterior import posterior_report
 
-        posterior_report(args, results, out)
+        written = posterior_report(args, results, out)["files"]
+    else:
+        written = []
 
     best = specs[-1][0]
     res = results[best]
@@ -165,10 +216,10 @@ def run(args) -> int:
     fig = plots.plot_ks(res["ks"], data.neuron_names, title=f"time-rescaling KS, held-out data ({best} model)")
     fig.savefig(out / "ks.png", dpi=120)
     np.savez(out / "params.npz", **{k.replace("/", "__"): v for k, v in saved.items()})
-    summary = dict(source=source, n_bins=data.n_bins, dt=data.dt, neurons=list(data.neuron_names),
-                   test_fraction=args.test_fraction, observation=args.observation, basis=args.basis,
-                   ridge=args.ridge, rows=rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    files = ["filters.png", "raster_rate.png", "ks.png", "params.npz", "summary.json"] + written
+    summary = dict(status="complete", **options, n_bins=data.n_bins, dt=data.dt, neurons=list(data.neuron_names),
+                   files=files, rows=rows)
+    write_json_atomic(out / "summary.json", summary)  # last: its "complete" status vouches for the files
     print(f"report written to {out}/ (filters.png, raster_rate.png, ks.png, params.npz, summary.json)", file=sys.stderr)
     if not all(r["converged"] for r in rows):
         print("warning: some fits did not converge (see the 'conv' column)", file=sys.stderr)
@@ -176,33 +227,46 @@ def run(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    """Register ``probsnn fit``."""
+    """Register ``probsnn fit``: every numeric option has a type that checks it (one-line errors)."""
     fit = subparsers.add_parser("fit", help="fit GLM spiking models to spike data and write a report",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("--data", help="an .npz of spike counts/times, or the Pillow data_RGCs folder / .npz "
                                     "(default: the grasshopper receptor recording shipped with nitime)")
-    fit.add_argument("--recording", type=int, choices=(1, 2), default=1, help="grasshopper recording (default 1)")
-    fit.add_argument("--cells", type=cells, help="0-based neuron indices to keep, e.g. 0,2")
-    fit.add_argument("--dt", type=positive(float), help="bin width in seconds for the default data (default 0.001)")
-    fit.add_argument("--out", default="probsnn-report", help="report folder (default ./probsnn-report)")
+    fit.add_argument("--recording", type=integer("--recording"), choices=(1, 2), default=None,
+                     help="grasshopper recording, 1 or 2 (default 1; not with --data)")
+    fit.add_argument("--cells", type=cells,
+                     help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1)")
+    fit.add_argument("--dt", type=number("--dt", 0.0, low_open=True),
+                     help="bin width in seconds of the default recording (default 0.001; not with --data)")
+    fit.add_argument("--out", default="probsnn-report",
+                     help="report folder, new or existing (default ./probsnn-report); checked writable before any "
+                          "fitting and created only once every option is checked. Its summary.json says "
+                          '"status": "incomplete" while a run writes the folder and "complete" (written last, '
+                          "atomically) once the run has finished")
     fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson")
     fit.add_argument("--basis", choices=("log-cosine", "identity"), default="log-cosine",
                      help="filter basis: log-time raised cosines (default) or one weight per lag")
-    fit.add_argument("--stimulus-basis", type=positive(int), default=8, help="stimulus basis functions (default 8)")
-    fit.add_argument("--history-basis", type=positive(int), default=8, help="history basis functions (default 8)")
-    fit.add_argument("--stimulus-window", type=positive(float), default=0.03,
-                     help="stimulus filter length, s (default 0.03)")
-    fit.add_argument("--history-window", type=positive(float), default=0.05,
-                     help="history filter length, s (default 0.05)")
-    fit.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction at the end (default 0.2)")
-    fit.add_argument("--ridge", type=float, default=0.01,
-                     help="precision of a Gaussian prior on filter weights (default 0.01, i.e. sd 10: keeps "
+    fit.add_argument("--stimulus-basis", type=integer("--stimulus-basis", 1), default=8,
+                     help="stimulus basis functions, >= 1 (default 8)")
+    fit.add_argument("--history-basis", type=integer("--history-basis", 1), default=8,
+                     help="history basis functions, >= 1 (default 8)")
+    fit.add_argument("--stimulus-window", type=number("--stimulus-window", 0.0, low_open=True), default=0.03,
+                     help="stimulus filter length, s, at least two bins (default 0.03)")
+    fit.add_argument("--history-window", type=number("--history-window", 0.0, low_open=True), default=0.05,
+                     help="history filter length, s, at least two bins (default 0.05)")
+    fit.add_argument("--test-fraction", type=number("--test-fraction", 0.0, 1.0, low_open=True, high_open=True),
+                     default=0.2, help="held-out fraction at the end, in (0, 1) (default 0.2)")
+    fit.add_argument("--ridge", type=number("--ridge", 0.0), default=0.01,
+                     help="precision of a Gaussian prior on filter weights, >= 0 (default 0.01, i.e. sd 10: keeps "
                           "refractory weights finite; 0 for pure maximum likelihood)")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the randomised KS test")
+    fit.add_argument("--seed", type=integer("--seed", 0, 2**32 - 1), default=0,
+                     help="seed of the randomised KS test and of the posterior draws, 0..2**32-1 (default 0)")
     fit.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.add_argument("--posterior", choices=("laplace", "nuts", "svi"), default=None,
                      help="add a posterior report (credible bands, PSIS-LOO table, R-hat/ESS): Laplace draws at "
                           "the MAP, NUTS or SVI (default: none; the MAP fit's Laplace standard errors are always "
-                          "in params.npz)")
+                          "in params.npz). The models are ranked only when PSIS-LOO is reliable for all of them "
+                          "(no Pareto k above the ArviZ threshold); otherwise their elpd estimates are reported "
+                          "and the ranking is withheld")
     fit.set_defaults(func=run)

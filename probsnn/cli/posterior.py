@@ -7,8 +7,12 @@ prior as the MAP fit (``--ridge``), then writes to the report folder
 
 * ``posterior_filters_<model>.png``: posterior mean filters with 90% credible bands, and their numbers in
   ``credible_bands.npz`` (keys ``<model>__<stimulus|coupling>_filter__<mean|lower|upper|lags>``);
-* ``loo.json`` and a printed table: PSIS-LOO (ArviZ ``compare``) of the models, with the log-likelihood
-  summed over blocks of bins (leave-one-segment-out; per-bin for short recordings);
+* ``loo.json`` and a printed table: PSIS-LOO of each model, with the log-likelihood summed over blocks of
+  bins (leave-one-segment-out; per-bin for short recordings), and the models ranked by ArviZ ``compare``
+  (rank, elpd difference, weight) only when the estimates are reliable: when some Pareto k exceeds ArviZ's
+  threshold (at most 0.7) for any model, no ranking is printed or stored (``"comparison": "withheld"``),
+  only each model's elpd estimate, its largest Pareto k and the reason, with what to do instead
+  (:func:`loo_comparison`);
 * ``convergence.json`` and a printed line per model: max R-hat, min bulk/tail ESS, divergences (NUTS and
   Laplace, whose independent draws are split into two chains; SVI draws come from the fitted guide, so
   R-hat/ESS say nothing about the fit and are not reported: its ELBO is, in ``convergence.json``).
@@ -17,7 +21,6 @@ Defaults are kept fast: a few hundred draws, two vectorised chains.
 """
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 
@@ -25,8 +28,9 @@ import numpy as np
 
 from ..inference.idata import filter_credible_bands
 from ..plots import plot_posterior_filters
+from ._common import write_json_atomic
 
-__all__ = ["posterior_report"]
+__all__ = ["posterior_report", "loo_comparison"]
 
 NUM_WARMUP, NUM_SAMPLES, NUM_CHAINS = 300, 300, 2
 
@@ -45,10 +49,11 @@ def posterior_report(args, results: dict, out) -> dict:
 
     Returns
     -------
-    dict with ``idata`` (per model), ``loo`` (rows of the comparison) and ``convergence`` (per model).
+    dict with ``idata`` (per model), ``loo`` (per model: the elpd estimate, its largest Pareto k and, only when
+    the comparison is reliable, rank, elpd difference and weight; see :func:`loo_comparison`), ``comparison``
+    (``"ranked"``, ``"single model"`` or ``"withheld"``), ``convergence`` (per model) and ``files`` (the names of
+    the files written to ``out``).
     """
-    import arviz as az
-
     from ..diagnostics import ConvergenceWarning, check_convergence
     from ..inference.laplace import laplace_posterior
     from ..inference.mcmc import fit_nuts
@@ -103,36 +108,97 @@ def posterior_report(args, results: dict, out) -> dict:
         print(f"{'model':<10}{'max R-hat':>11}{'min ESS bulk':>14}{'min ESS tail':>14}{'divergences':>13}")
         for name, s in convergence.items():
             print(f"{name:<10}{s['max_rhat']:>11.4f}{s['min_ess_bulk']:>14.0f}{s['min_ess_tail']:>14.0f}{s['divergences']:>13d}")
-    (out / "convergence.json").write_text(json.dumps(dict(method=method, models=convergence), indent=2))
+    write_json_atomic(out / "convergence.json", dict(method=method, models=convergence))
     # LOO needs the same pointwise layout for every model
     var = {name: ("obs" if "obs" in idata.log_likelihood else "obs_blocks") for name, idata in idatas.items()}
-    loo_rows = {}
-    if len(set(var.values())) == 1 and idatas:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if len(idatas) > 1:
-                table = az.compare(idatas, ic="loo", var_name=next(iter(var.values())))
-            else:  # one model: its PSIS-LOO row, in the same table layout
-                name, idata = next(iter(idatas.items()))
-                loo = az.loo(idata, var_name=var[name])
-                table = {name: dict(rank=0, elpd_loo=float(loo.elpd_loo), se=float(loo.se), elpd_diff=0.0, dse=0.0,
-                                    p_loo=float(loo.p_loo), weight=1.0)}.items()
-        rows = table.iterrows() if hasattr(table, "iterrows") else table
-        print(f"{'model':<10}{'rank':>5}{'elpd_loo':>14}{'se':>10}{'elpd_diff':>12}{'dse':>10}{'p_loo':>9}")
-        for name, row in rows:
-            print(f"{name:<10}{int(row['rank']):>5}{row['elpd_loo']:>14.1f}{row['se']:>10.1f}{row['elpd_diff']:>12.1f}"
-                  f"{row['dse']:>10.1f}{row['p_loo']:>9.1f}")
-            loo_rows[name] = {k: float(row[k])
-                              for k in ("rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight")}
-            loo_rows[name]["pareto_k_warning"] = bool(row.get("warning", False))
-        unreliable = [name for name, row in loo_rows.items() if row["pareto_k_warning"]]
-        if unreliable:
-            print(f"warning: PSIS-LOO is unreliable for {unreliable} (Pareto k > 0.7 for some blocks: the posterior "
-                  "draws change those blocks' likelihood too much). Do not rank these models by this table; use "
-                  "--posterior nuts, more data per block, or a tighter prior (--ridge).", file=sys.stderr)
-    (out / "loo.json").write_text(
-        json.dumps(dict(method=method, pointwise=list(set(var.values())), models=loo_rows), indent=2)
-    )
+    if not idatas:
+        loo = dict(comparison="withheld", reason="no model has a posterior", models={})
+    elif len(set(var.values())) != 1:
+        loo = dict(comparison="withheld", reason="the models' log-likelihoods have different pointwise layouts "
+                                                 f"({var}): PSIS-LOO cannot compare them", models={})
+    else:
+        loo = loo_comparison(idatas, next(iter(var.values())))
+    _print_loo(loo)
+    loo_rows = loo["models"]
+    write_json_atomic(out / "loo.json", dict(method=method, pointwise=sorted(set(var.values())), **loo))
+    files = [f"posterior_filters_{name}.png" for name in idatas] + ["credible_bands.npz", "convergence.json",
+                                                                    "loo.json"]
     print(f"posterior report: posterior_filters_*.png, credible_bands.npz, loo.json, convergence.json in {out}/",
           file=sys.stderr)
-    return dict(idata=idatas, loo=loo_rows, convergence=convergence)
+    return dict(idata=idatas, loo=loo_rows, comparison=loo["comparison"], convergence=convergence,
+                files=files)
+
+
+def loo_comparison(idatas: dict, var_name: str) -> dict:
+    """PSIS-LOO of each model and, only when every estimate is reliable, their ranking (ArviZ ``compare``).
+
+    Parameters
+    ----------
+    idatas : dict
+        Per model name, an ``InferenceData`` with a ``log_likelihood`` group holding ``var_name``.
+    var_name : str
+        The pointwise log-likelihood variable (``obs``: per bin, ``obs_blocks``: per block of bins).
+
+    Returns
+    -------
+    dict
+        ``models``: per model ``elpd_loo``, ``se``, ``p_loo``, ``max_pareto_k``, ``pareto_k_threshold`` (ArviZ's
+        ``min(1 - 1/log10(S), 0.7)`` for ``S`` draws) and ``pareto_k_warning``; when the comparison is reliable
+        also ``rank``, ``elpd_diff``, ``dse`` and ``weight``. ``comparison``: ``"ranked"`` (all Pareto k at or
+        below the threshold), ``"withheld"`` (some above it: no rank, difference or weight is computed, since
+        a ranking from those estimates could be wrong) or ``"single model"`` (nothing to rank). ``reason``: why
+        the comparison is withheld, with what to do instead (``None`` otherwise).
+    """
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loos = {name: az.loo(idata, var_name=var_name, pointwise=True) for name, idata in idatas.items()}
+    models = {}
+    for name, loo in loos.items():
+        pareto_k = np.asarray(loo.pareto_k)
+        threshold = float(getattr(loo, "good_k", 0.7))
+        max_k = float(np.nanmax(pareto_k)) if pareto_k.size else float("nan")
+        warn = bool(loo.warning) or not np.isfinite(max_k) or max_k > threshold
+        models[name] = dict(elpd_loo=float(loo.elpd_loo), se=float(loo.se), p_loo=float(loo.p_loo), max_pareto_k=max_k,
+                            pareto_k_threshold=threshold, pareto_k_warning=warn)
+    unreliable = [name for name, row in models.items() if row["pareto_k_warning"]]
+    if unreliable:
+        worst = max(unreliable, key=lambda name: models[name]["max_pareto_k"])
+        reason = (f"PSIS-LOO is unreliable for {unreliable}: Pareto k up to {models[worst]['max_pareto_k']:.2f} "
+                  f"(threshold {models[worst]['pareto_k_threshold']:.2f}), i.e. leaving out some "
+                  f"{'bins' if var_name == 'obs' else 'blocks of bins'} moves the posterior too much for the "
+                  "importance-sampling estimate. For a ranking use --posterior nuts, a longer recording, or a "
+                  "tighter prior (--ridge)")
+        return dict(comparison="withheld", reason=reason, models=models)
+    if len(loos) == 1:
+        (name,) = models
+        models[name].update(rank=0, elpd_diff=0.0, dse=0.0, weight=1.0)
+        return dict(comparison="single model", reason=None, models=models)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.compare(loos, ic="loo")
+    for name, row in table.iterrows():
+        models[name].update(rank=int(row["rank"]), elpd_diff=float(row["elpd_diff"]), dse=float(row["dse"]),
+                            weight=float(row["weight"]))
+    models = {name: models[name] for name in table.index}  # best first
+    return dict(comparison="ranked", reason=None, models=models)
+
+
+def _print_loo(loo: dict) -> None:
+    """The LOO table on stdout; when the comparison is withheld, the elpd estimates only and the reason on stderr."""
+    models = loo["models"]
+    if not models:
+        print(f"warning: no PSIS-LOO table: {loo['reason']}", file=sys.stderr)
+        return
+    if loo["comparison"] == "withheld":
+        print(f"{'model':<10}{'elpd_loo':>14}{'se':>10}{'p_loo':>9}{'max k':>8}")
+        for name, row in models.items():
+            print(f"{name:<10}{row['elpd_loo']:>14.1f}{row['se']:>10.1f}{row['p_loo']:>9.1f}{row['max_pareto_k']:>8.2f}")
+        print(f"warning: model comparison withheld (no ranking, elpd differences or weights): {loo['reason']}.",
+              file=sys.stderr)
+        return
+    print(f"{'model':<10}{'rank':>5}{'elpd_loo':>14}{'se':>10}{'elpd_diff':>12}{'dse':>10}{'p_loo':>9}{'max k':>8}")
+    for name, row in models.items():
+        print(f"{name:<10}{row['rank']:>5d}{row['elpd_loo']:>14.1f}{row['se']:>10.1f}{row['elpd_diff']:>12.1f}"
+              f"{row['dse']:>10.1f}{row['p_loo']:>9.1f}{row['max_pareto_k']:>8.2f}")

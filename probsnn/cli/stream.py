@@ -1,7 +1,9 @@
 """``probsnn stream``: online next-step prediction of a CSV column, with checkpoint/resume.
 
 Wraps :class:`probsnn.StreamingPredictor` (quantile bins set on the first ``--warmup`` values); one CSV line
-of predictions per step goes to stdout or ``--out``.
+of predictions per step goes to stdout or ``--out``. Every option is checked (type and range, and that
+``--out`` and ``--checkpoint`` can be written) before the CSV is read; a bad one gives a one-line error and
+exit status 2.
 
 With ``--checkpoint`` the run can be interrupted and resumed: the checkpoint (a data-only ``.npz``, see
 :meth:`probsnn.StreamingPredictor.save`) is written every ``--every`` steps, at the end, and when the run is
@@ -23,7 +25,7 @@ import numpy as np
 
 from .._checks import check_float, check_int, non_negative_int, positive_float, positive_int
 from ..streaming import StreamingPredictor, read_csv_column
-from ._common import CLIError
+from ._common import CLIError, check_output_file, integer, number
 
 __all__ = ["add_parser", "run"]
 
@@ -37,19 +39,27 @@ def add_parser(subparsers) -> None:
                     "and resumes from it when it exists (--out is then cut back to the rows the checkpoint covers).")
     parser.add_argument("csv", help="CSV file")
     parser.add_argument("--column", default="0", help="column name or 0-based index (default 0)")
-    parser.add_argument("--bins", type=int, default=6, help="number of quantile bins (default 6)")
-    parser.add_argument("--warmup", type=int, default=50,
-                        help="values used to set the quantile bin edges (default 50, the first ones of the stream)")
-    parser.add_argument("--latent", type=int, default=8, help="latent neurons (default 8)")
-    parser.add_argument("--samples", type=int, default=4, help="latent samples K (default 4)")
-    parser.add_argument("--kappa", type=float, default=0.5, help="eligibility / learning-signal factor (default 0.5)")
-    parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bins", type=integer("--bins", 2), default=6,
+                        help="number of quantile bins, >= 2 (default 6)")
+    parser.add_argument("--warmup", type=integer("--warmup", 1), default=50,
+                        help="values used to set the quantile bin edges, >= 1 (default 50, the first ones of the "
+                             "stream)")
+    parser.add_argument("--latent", type=integer("--latent", 0), default=8, help="latent neurons, >= 0 (default 8)")
+    parser.add_argument("--samples", type=integer("--samples", 1), default=4, help="latent samples K, >= 1 (default 4)")
+    parser.add_argument("--kappa", type=number("--kappa", 0.0, 1.0, high_open=True), default=0.5,
+                        help="eligibility / learning-signal factor, in [0, 1) (default 0.5)")
+    parser.add_argument("--lr", type=number("--lr", 0.0, low_open=True), default=0.01,
+                        help="Adam learning rate, > 0 (default 0.01)")
+    parser.add_argument("--seed", type=integer("--seed", 0, 2**32 - 1), default=0,
+                        help="seed of the initial weights and latent samples, 0..2**32-1 (default 0)")
     parser.add_argument("--checkpoint", help="checkpoint file: resumed from when present, written during the run, "
-                                             "at the end and on Ctrl-C")
-    parser.add_argument("--every", type=int, default=100, help="checkpoint every N steps (default 100)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many new steps (to split a long run)")
-    parser.add_argument("--out", help="write predictions to this CSV instead of stdout")
+                                             "at the end and on Ctrl-C (its folder must exist and be writable)")
+    parser.add_argument("--every", type=integer("--every", 1), default=100,
+                        help="checkpoint every N steps, >= 1 (default 100)")
+    parser.add_argument("--max-steps", type=integer("--max-steps", 1),
+                        help="stop after this many new steps, >= 1 (to split a long run)")
+    parser.add_argument("--out", help="write predictions to this CSV instead of stdout (its folder must exist and be "
+                                      "writable)")
     parser.set_defaults(func=run)
 
 
@@ -115,9 +125,11 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The options of :func:`add_parser`. They are checked first (``--every``, ``--max-steps``, ``--warmup``,
-        ``--samples`` >= 1, ``--bins`` >= 2, ``--latent`` >= 0, ``--lr`` finite and > 0, ``--kappa`` in
-        ``[0, 1)``).
+        The options of :func:`add_parser`. They are checked first, before the CSV is read (``--every``,
+        ``--max-steps``, ``--warmup``, ``--samples`` >= 1, ``--bins`` >= 2, ``--latent`` >= 0, ``--lr`` finite
+        and > 0, ``--kappa`` in ``[0, 1)``, ``--seed`` in 0..2**32-1; ``--out`` and ``--checkpoint`` not a
+        folder, in an existing writable folder). On the command line the same checks run when the options are
+        parsed.
 
     Returns
     -------
@@ -129,7 +141,8 @@ def run(args) -> int:
     ValueError
         For a bad option (naming it and the value), CSV or checkpoint.
     CLIError
-        When ``--out`` does not match the checkpoint (missing, another header, fewer rows than it covers).
+        When ``--out`` or ``--checkpoint`` cannot be written, or ``--out`` does not match the checkpoint (missing,
+        another header, fewer rows than it covers).
     KeyboardInterrupt
         Raised again after the checkpoint of the last complete row is written and ``--out`` cut back to that
         row (the ``probsnn`` entry point then exits with status 130).
@@ -142,6 +155,11 @@ def run(args) -> int:
     non_negative_int("--latent", args.latent)
     positive_int("--samples", args.samples)
     check_float("--kappa", args.kappa, 0.0, 1.0, high_open=True)
+    check_int("--seed", args.seed, minimum=0, maximum=2**32 - 1)
+    if args.out:
+        check_output_file("--out", args.out)
+    if args.checkpoint:
+        check_output_file("--checkpoint", args.checkpoint, in_place=False)  # saved by renaming a new file over it
     values = read_csv_column(args.csv, args.column)
     if values.size < 2:
         raise ValueError(f"{args.csv}: need at least 2 values, got {values.size}.")
