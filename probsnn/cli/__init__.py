@@ -22,6 +22,8 @@ from ._common import ArgumentParser, CLIError, UsageError
 
 __all__ = ["main", "build_parser", "CLIError"]
 
+_COMMANDS = ("fit", "stream", "rl")  # the names the modules below register
+
 
 def build_parser() -> ArgumentParser:
     """The ``probsnn`` parser with the ``fit``, ``stream`` and ``rl`` sub-commands (usage errors: one line)."""
@@ -47,9 +49,11 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as err:
-        message = err.message.strip()
-        print(f"{err.prog}: error: {message}{'' if message.endswith('.') else '.'} See '{err.prog} --help'.",
-              file=sys.stderr)
+        prog, message = err.prog, err.message.strip()
+        if prog == parser.prog:  # e.g. unrecognized arguments, reported by the top parser: name the command
+            command = next((a for a in (sys.argv[1:] if argv is None else argv) if a in _COMMANDS), None)
+            prog = f"{prog} {command}" if command else prog
+        print(f"{prog}: error: {message}{'' if message.endswith('.') else '.'} See '{prog} --help'.", file=sys.stderr)
         return 2
     try:
         return args.func(args)
