@@ -6,6 +6,7 @@ every array. Damaged and foreign files must each give one ``ValueError`` naming 
 """
 from __future__ import annotations
 
+import functools
 import json
 import signal
 
@@ -144,13 +145,19 @@ def test_bad_arguments_of_save_and_of_the_learners_loops(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ ThreeFactorVI
-@pytest.fixture(scope="module")
-def three_factor():
+@functools.cache
+def three_factor_problem():
+    """A tiny learner and stream, shared with test_reproducibility (the compiled scans are reused)."""
     net = ps.GLMNetwork(2, 2, history_basis=basis.identity(2), observation="bernoulli")
     params = net.init_params(jax.random.PRNGKey(0), scale=0.3)
     learner = ThreeFactorVI(net, optimizer=optax.adam(0.05), kappa=0.5, n_samples=2)
     visible = (np.random.default_rng(1).random((28, 2)) < 0.5).astype(float)
     return learner, params, visible
+
+
+@pytest.fixture(scope="module")
+def three_factor():
+    return three_factor_problem()
 
 
 def test_three_factor_run_resumed_after_an_interrupt_is_bit_exact(tmp_path, three_factor):
@@ -181,11 +188,17 @@ def test_three_factor_run_resumed_after_an_interrupt_is_bit_exact(tmp_path, thre
 
 
 # ------------------------------------------------------------------------------------------ Reinforce
-@pytest.fixture(scope="module")
-def reinforce():
+@functools.cache
+def reinforce_problem():
+    """A tiny REINFORCE trainer (grid world, 2 episodes per update), shared with test_reproducibility."""
     env = gridworld(max_steps=6, random_start=True)
     policy = FirstToSpikePolicy(OneHotEncoder(env.n_states), env.n_actions, n_steps=2)
     return Reinforce(policy, env, learning_rate=0.1, batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def reinforce():
+    return reinforce_problem()
 
 
 def test_reinforce_train_resumed_after_an_interrupt_is_bit_exact(tmp_path, reinforce):
@@ -211,16 +224,25 @@ def test_reinforce_train_resumed_after_an_interrupt_is_bit_exact(tmp_path, reinf
 
 
 # ------------------------------------------------------------------------------------------ synaptic sampling
-@pytest.fixture(scope="module")
-def langevin():
+LANGEVIN = dict(n_steps=8, n_warmup=4, thin=2, step_size=0.01, n_chains=2)
+
+
+@functools.cache
+def langevin_problem():
+    """Two Bernoulli neurons, 40 bins, and their sampler, shared with test_reproducibility."""
     net = ps.GLMNetwork(2, history_basis=basis.identity(1), observation="bernoulli")
     data = net.simulate_data(net.init_params(bias=-1.0), jax.random.PRNGKey(1), n_steps=40)
     return net, data, SynapticSampler(net)
 
 
+@pytest.fixture(scope="module")
+def langevin():
+    return langevin_problem()
+
+
 def test_synaptic_sampling_resumed_after_an_interrupt_is_bit_exact(tmp_path, langevin):
     net, data, sampler = langevin
-    kw = dict(n_steps=8, n_warmup=4, thin=2, step_size=0.01, n_chains=2, seed=3, sampler=sampler)
+    kw = dict(LANGEVIN, seed=3, sampler=sampler)
     reference = synaptic_sampling(net, data, **kw)
     path = tmp_path / "ss.ckpt"
     real = sampler._run_jit
