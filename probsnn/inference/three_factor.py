@@ -301,7 +301,9 @@ class ThreeFactorVI:
             Write the learner state and the trajectory so far to this file (:mod:`probsnn.checkpoint`, kind
             ``"ThreeFactorVI"``): the stream then runs in chunks of ``checkpoint_every`` steps, the file is
             written after each chunk, and, on ``KeyboardInterrupt``, with the state after the last complete
-            chunk (then the interrupt is raised again).
+            chunk (then the interrupt is raised again). The file holds the whole trajectory arrays
+            (``2 T K N`` numbers), so it is rewritten in full after each chunk; call from Python, not under a
+            caller's ``jax.jit``.
         checkpoint_every : int, optional
             Steps per chunk (>= 1); default: all ``T`` (one checkpoint, at the end).
         resume : bool
