@@ -49,6 +49,9 @@ from . import (
 
 # data and bases
 from .basis import Basis, causal_convolve
+
+# checkpoints of learner state
+from .checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 from .data import SpikeData
 
 # diagnostics
@@ -109,10 +112,12 @@ from .streaming import StreamingPredictor
 
 __all__ = [
     # subpackages and modules
-    "basis", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware", "inference", "models",
-    "neurons", "plots", "regularisers", "streaming", "surrogates",
+    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware",
+    "inference", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
+    # checkpoints of learner state
+    "save_checkpoint", "load_checkpoint", "read_checkpoint_config",
     # encoders
     "OneHotEncoder", "PopulationEncoder",
     # the GLM network

@@ -21,10 +21,7 @@ sub-command ``probsnn stream`` wraps :meth:`StreamingPredictor.run`.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
-import os
 from functools import partial
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -36,14 +33,14 @@ import optax
 
 from . import basis as basis_module
 from ._checks import check_float, check_int, non_negative_int, positive_float, positive_int
-from .datasets import read_npz_arrays
+from .checkpoint import load_checkpoint, save_checkpoint
 from .inference.three_factor import ThreeFactorVI
 from .neurons.glm import GLMNetwork
 
 __all__ = ["StreamingPredictor", "Prediction", "read_csv_column", "iterate_source", "persistence_log_loss"]
 
-_CHECKPOINT_VERSION = 2  # 1 was a serialised Python object stream (no longer read: loading one can execute code)
-_CHECKPOINT_FORMAT = "probsnn.StreamingPredictor checkpoint"
+_CHECKPOINT_KIND = "StreamingPredictor"  # file layout: probsnn.checkpoint (format version 2, as in earlier releases)
+_KEY_SPEC = jax.ShapeDtypeStruct((2,), np.uint32)  # the key of every predictor: jax.random.PRNGKey(seed)
 _TREES = ("params", "opt_state", "state")  # the learner-state pytrees of a checkpoint, in order
 _CONFIG_KEYS = ("baseline", "edges", "init_scale", "kappa", "learning_rate", "n_basis", "n_latent", "n_samples",
                 "seed", "window")
@@ -232,7 +229,7 @@ class StreamingPredictor:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> Path:
-        """Write everything needed to resume, as a data-only NumPy ``.npz`` archive.
+        """Write everything needed to resume, as a data-only NumPy ``.npz`` archive (:func:`probsnn.save_checkpoint`).
 
         The write is atomic (a temporary file next to ``path`` is renamed into place), so an interrupted save
         leaves the previous checkpoint intact. ``path`` is used as given (no ``.npz`` suffix is added).
@@ -248,29 +245,12 @@ class StreamingPredictor:
 
         Notes
         -----
-        The archive holds ``format`` and ``version`` (int), ``config`` (the constructor arguments as a JSON
-        string), ``n_steps`` (int64), ``key`` (the PRNG key data, uint32), ``<tree>_<i>`` for the ``i``-th leaf
-        (``jax.tree_util`` order) of each tree ``params``, ``opt_state`` and ``state``, ``<tree>_paths`` (the
-        leaves' ``keystr`` paths), and ``checksum``: the SHA-256 of all other arrays (names, dtypes, shapes,
-        bytes), checked by :meth:`load`.
+        A checkpoint of kind ``"StreamingPredictor"`` (layout: :mod:`probsnn.checkpoint`): ``config`` holds the
+        constructor arguments, ``n_steps`` the steps learned, ``key`` the PRNG key data, and the trees
+        ``params``, ``opt_state`` and ``state``.
         """
-        path = Path(path)
-        arrays = {"format": np.array(_CHECKPOINT_FORMAT), "version": np.array(_CHECKPOINT_VERSION, np.int64),
-                  "config": np.array(json.dumps(self.config, sort_keys=True)),
-                  "n_steps": np.array(self.n_steps, np.int64), "key": _key_data(self.key)}
-        for name in _TREES:
-            leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(getattr(self, name)))
-            arrays[f"{name}_paths"] = np.array([jax.tree_util.keystr(p) for p, _ in leaves], dtype=str)
-            for i, (_, leaf) in enumerate(leaves):
-                arrays[f"{name}_{i}"] = np.asarray(leaf)
-        arrays["checksum"] = np.array(_checksum(arrays))
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-        return path
+        trees = {name: getattr(self, name) for name in _TREES}
+        return save_checkpoint(path, _CHECKPOINT_KIND, self.config, trees, key=self.key, step=self.n_steps)
 
     @classmethod
     def load(cls, path) -> "StreamingPredictor":
@@ -286,100 +266,26 @@ class StreamingPredictor:
             When ``path`` does not exist.
         ValueError
             When the file is truncated or corrupted (bad CRC or checksum), not a probsnn streaming checkpoint
-            (any other ``.npz``, text, a version-1 checkpoint), of another format version, or inconsistent
-            with its configuration; the message names the file and the problem.
+            (any other ``.npz``, text, a version-1 checkpoint, a checkpoint of another learner), of another format
+            version, or inconsistent with its configuration; the message names the file and the problem.
         """
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such checkpoint")
-        arrays = _read_checkpoint_arrays(path)
+        fresh = []
 
-        def bad(problem):
-            return ValueError(f"{path}: {problem}")
+        def like(config, step):
+            if sorted(config) != sorted(_CONFIG_KEYS):
+                raise ValueError(f"{path}: the config entry must hold the keys {list(_CONFIG_KEYS)}.")
+            try:
+                fresh.append(cls(**config))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}: invalid configuration: {err}") from None
+            return {name: getattr(fresh[0], name) for name in _TREES}
 
-        if "format" not in arrays or arrays["format"].shape != () or str(arrays["format"]) != _CHECKPOINT_FORMAT:
-            raise bad("not a probsnn StreamingPredictor checkpoint (no 'format' entry naming it).")
-        version = arrays.get("version")
-        if version is None or version.shape != () or version.dtype.kind not in "iu":
-            raise bad("checkpoint without a valid format version.")
-        if int(version) != _CHECKPOINT_VERSION:
-            raise bad(f"checkpoint format version {int(version)}, this probsnn reads version {_CHECKPOINT_VERSION}.")
-        missing = [k for k in ("config", "n_steps", "key", "checksum") if k not in arrays]
-        if missing:
-            raise bad(f"checkpoint lacks the entries {missing}.")
-        stored = arrays.pop("checksum")
-        if stored.shape != () or stored.dtype.kind != "U" or str(stored) != _checksum(arrays):
-            raise bad("checksum mismatch: the checkpoint is corrupted.")
-        try:
-            config = json.loads(str(arrays["config"]))
-        except ValueError:
-            raise bad("the config entry is not valid JSON.") from None
-        if not isinstance(config, dict) or sorted(config) != sorted(_CONFIG_KEYS):
-            raise bad(f"the config entry must hold the keys {list(_CONFIG_KEYS)}.")
-        try:
-            self = cls(**config)
-        except (TypeError, ValueError) as err:
-            raise bad(f"invalid configuration: {err}") from None
-        n_steps = arrays["n_steps"]
-        if n_steps.shape != () or n_steps.dtype.kind not in "iu" or int(n_steps) < 0:
-            raise bad(f"n_steps must be a non-negative integer scalar, got {n_steps!r}.")
-        trees = {}
-        for name in _TREES:
-            fresh_leaves, treedef = jax.tree_util.tree_flatten_with_path(getattr(self, name))
-            paths = arrays.get(f"{name}_paths")
-            want = [jax.tree_util.keystr(p) for p, _ in fresh_leaves]
-            if paths is None or paths.ndim != 1 or paths.tolist() != want:
-                raise bad(f"the leaves of {name} do not match this configuration (expected {len(want)}: {want}).")
-            leaves = []
-            for i, (leaf_path, fresh) in enumerate(fresh_leaves):
-                saved = arrays.get(f"{name}_{i}")
-                if saved is None or saved.shape != fresh.shape or saved.dtype != fresh.dtype:
-                    got = "missing" if saved is None else f"{saved.dtype}{list(saved.shape)}"
-                    raise bad(f"{name}{want[i]}: expected {fresh.dtype}{list(fresh.shape)}, got {got}.")
-                leaves.append(jnp.asarray(saved))
-            extra = [k for k in arrays if k.startswith(f"{name}_") and k[len(name) + 1:].isdigit()
-                     and int(k[len(name) + 1:]) >= len(fresh_leaves)]
-            if extra:
-                raise bad(f"{name} has {len(fresh_leaves) + len(extra)} leaves, expected {len(fresh_leaves)}.")
-            trees[name] = jax.tree_util.tree_unflatten(treedef, leaves)
-        fresh_key = _key_data(self.key)
-        key = arrays["key"]
-        if key.shape != fresh_key.shape or key.dtype != fresh_key.dtype:
-            raise bad(f"key: expected {fresh_key.dtype}{list(fresh_key.shape)}, got {key.dtype}{list(key.shape)}.")
-        if jnp.issubdtype(self.key.dtype, jax.dtypes.prng_key):
-            self.key = jax.random.wrap_key_data(jnp.asarray(key), impl=jax.random.key_impl(self.key))
-        else:
-            self.key = jnp.asarray(key)
+        _, trees, key, n_steps = load_checkpoint(path, _CHECKPOINT_KIND, like, key_like=_KEY_SPEC)
+        self = fresh[0]
         self.params, self.opt_state, self.state = (trees[name] for name in _TREES)
-        self.n_steps = int(n_steps)
+        self.key, self.n_steps = key, n_steps
         return self
-
-
-def _key_data(key) -> np.ndarray:
-    """The raw ``uint32`` data of a PRNG key (typed or legacy)."""
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        key = jax.random.key_data(key)
-    return np.asarray(key)
-
-
-def _checksum(arrays: dict) -> str:
-    """SHA-256 (hex) over the names, dtypes, shapes and bytes of ``arrays``, in sorted name order."""
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def _read_checkpoint_arrays(path: Path) -> dict:
-    """The arrays of a checkpoint file (:func:`probsnn.datasets.read_npz_arrays`), or one ``ValueError`` that
-    names the file and says it is no checkpoint."""
-    try:
-        return read_npz_arrays(path)
-    except ValueError as err:
-        raise ValueError(f"{err} Not a valid probsnn StreamingPredictor checkpoint (version-1 checkpoints, "
-                         "serialised Python objects, are no longer read).") from None
 
 
 def _network_and_learner(signature: tuple):

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from probsnn import streaming
+from probsnn import checkpoint, streaming
 from probsnn.cli import main as cli_main
 from probsnn.cli import stream as stream_cli
 from probsnn.streaming import StreamingPredictor, persistence_log_loss, read_csv_column
@@ -167,7 +167,7 @@ def _rewrite(src, dst, checksum=True, **changes):
     arrays.update(changes)
     arrays.pop("checksum")
     if checksum:
-        arrays["checksum"] = np.array(streaming._checksum(arrays))
+        arrays["checksum"] = np.array(checkpoint._checksum(arrays))
     else:
         with np.load(src, allow_pickle=False) as archive:
             arrays["checksum"] = archive["checksum"]

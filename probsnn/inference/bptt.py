@@ -21,11 +21,14 @@ import numpy as np
 import optax
 
 from .._checks import positive_int
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..neurons.base import Neuron
 from ..neurons.layers import FeedForwardParams, RecurrentParams, feedforward_layer, recurrent_layer
 
 __all__ = ["run_network", "membrane_cross_entropy", "classification_loss", "fit_bptt", "accuracy",
            "project_neuron_params"]
+
+_CHECKPOINT_KIND = "fit_bptt"
 
 
 def _check_network(neurons, params):
@@ -89,7 +92,8 @@ def classification_loss(neurons: Sequence[Neuron], rate_penalty: Callable | None
     return loss
 
 
-def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int = 1, project: Callable | None = None):
+def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int = 1, project: Callable | None = None,
+             *, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False):
     """Minimise ``loss_fn(params, *batch)`` by BPTT (``jax.value_and_grad``) with an Optax optimiser.
 
     Parameters
@@ -97,18 +101,32 @@ def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int =
     loss_fn : callable
     params : pytree
     batches : callable or sequence
-        A sequence of argument tuples, or ``batches(epoch)`` returning one.
+        A sequence of argument tuples, or ``batches(epoch)`` returning one (to resume exactly, it must return
+        the same batches for the same epoch).
     optimizer : optax.GradientTransformation, optional
         Default ``optax.adam(1e-3)``.
     n_epochs : int
     project : callable, optional
         Applied to the parameters after each update (e.g. clip leaks into (0, 1]).
+    checkpoint : path, optional
+        Write the parameters, the optimiser state, the position (epoch, batch) and the losses so far to this
+        file (:mod:`probsnn.checkpoint`, kind ``"fit_bptt"``): every ``checkpoint_every`` updates, at the end,
+        and on ``KeyboardInterrupt`` (with the state after the last complete update; the interrupt is then
+        raised again).
+    checkpoint_every : int, optional
+        Updates between checkpoints (>= 1); default: at the end of each epoch.
+    resume : bool
+        Continue from ``checkpoint`` when the file exists (from the start otherwise), skipping the batches
+        already used. The call must repeat the interrupted one (same initial parameters, optimiser state and
+        ``n_epochs``, checked through the fingerprints the file holds); the result is then bit-for-bit that of
+        an uninterrupted call.
 
     Returns
     -------
     params, losses : the trained parameters and the per-update losses (NumPy array).
     """
     n_epochs = positive_int("n_epochs", n_epochs)
+    path, every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
     optimizer = optimizer if optimizer is not None else optax.adam(1e-3)
     opt_state = optimizer.init(params)
 
@@ -121,12 +139,54 @@ def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int =
             params = project(params)
         return params, opt_state, value
 
-    losses = []
-    for epoch in range(n_epochs):
-        epoch_batches = batches(epoch) if callable(batches) else batches
-        for batch in epoch_batches:
-            params, opt_state, value = update(params, opt_state, *batch)
-            losses.append(value)
+    losses, first_epoch, first_batch = [], 0, 0
+    config = None
+    if path is not None:
+        config = {"n_epochs": n_epochs, "start": fingerprint(params, opt_state), "loss_dtype": None}
+        if resume:
+            def like(saved_config, step):
+                dtype = np.dtype(saved_config.get("loss_dtype") or np.float32)
+                return {"params": params, "opt_state": opt_state, "position": np.zeros(2, np.int64),
+                        "losses": np.zeros(step, dtype)}
+
+            saved = resume_checkpoint(path, _CHECKPOINT_KIND, config, like, ignore=("loss_dtype",))
+            if saved is not None:
+                params, opt_state = saved.trees["params"], saved.trees["opt_state"]
+                first_epoch, first_batch = (int(i) for i in saved.trees["position"])
+                losses = list(saved.trees["losses"])
+                config["loss_dtype"] = saved.config["loss_dtype"]
+
+    def save(progress):
+        p, o, epoch, index, n_updates = progress
+        values = np.asarray(jax.device_get(losses[:n_updates]))
+        if values.size:
+            config["loss_dtype"] = values.dtype.str
+        values = values.astype(config["loss_dtype"] or np.float32)
+        trees = {"params": p, "opt_state": o, "position": np.array([epoch, index], np.int64), "losses": values}
+        save_checkpoint(path, _CHECKPOINT_KIND, config, trees, step=n_updates)
+
+    # progress: (params, opt_state, epoch, next batch, updates done), replaced in one assignment per update
+    progress = (params, opt_state, first_epoch, first_batch, len(losses))
+    try:
+        for epoch in range(first_epoch, n_epochs):
+            epoch_batches = batches(epoch) if callable(batches) else batches
+            index = -1
+            for index, batch in enumerate(epoch_batches):
+                if epoch == first_epoch and index < first_batch:
+                    continue
+                p, o, value = update(progress[0], progress[1], *batch)
+                losses.append(value)
+                progress = (p, o, epoch, index + 1, progress[4] + 1)
+                if path is not None and every is not None and progress[4] % every == 0:
+                    save(progress)
+            progress = progress[:2] + (epoch + 1, 0, progress[4])
+            if path is not None and (every is None or epoch + 1 == n_epochs):
+                save(progress)
+    except KeyboardInterrupt:
+        if path is not None:
+            save(progress)
+        raise
+    params = progress[0]
     losses = np.asarray(jax.device_get(losses))
     if not np.all(np.isfinite(losses)):
         raise FloatingPointError("BPTT produced a non-finite loss; lower the learning rate or check the inputs.")

@@ -69,6 +69,7 @@ import optax
 
 from .._checks import positive_float, positive_int
 from ..basis import Basis, identity
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
 
 __all__ = [
@@ -278,6 +279,9 @@ def discounted_returns(rewards, valid, gamma: float):
     return jax.lax.scan(body, jnp.zeros((), rewards.dtype), (rewards, valid.astype(rewards.dtype)), reverse=True)[1]
 
 
+_CHECKPOINT_KIND = "Reinforce"
+
+
 class BaselineState(NamedTuple):
     value_weights: jax.Array  # [F + 1] (last entry: constant)
     value_opt_state: optax.OptState
@@ -285,6 +289,9 @@ class BaselineState(NamedTuple):
 
 
 class TrainState(NamedTuple):
+    """State of :meth:`Reinforce.train`: policy parameters, optimiser state, baseline and update count (a pytree;
+    :meth:`Reinforce.train` checkpoints it with :mod:`probsnn.checkpoint`)."""
+
     params: GLMParams
     opt_state: optax.OptState
     baseline: BaselineState
@@ -483,27 +490,100 @@ class Reinforce:
         return jax.jit(run)
 
     def train(self, key, n_iterations: int, train_state: TrainState | None = None, chunk: int = 50,
-              callback=None):
+              callback=None, *, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
+              checkpoint_info=None):
         """Run ``n_iterations`` updates (``lax.scan`` over chunks of ``chunk``); returns ``(TrainState, history)``.
 
-        ``history`` maps metric names to NumPy arrays of length ``n_iterations`` (batch means per update).
-        ``callback(iteration, train_state, metrics_chunk)`` is called after each chunk.
+        Parameters
+        ----------
+        key : jax random key
+        n_iterations : int
+            Updates (>= 1).
+        train_state : TrainState, optional
+            Start from it (default: :meth:`init` with a key split from ``key``).
+        chunk : int
+            Updates per compiled ``lax.scan`` (>= 1); the result does not depend on it being interrupted.
+        callback : callable, optional
+            ``callback(iteration, train_state, metrics_chunk)``, called after each chunk.
+        checkpoint : path, optional
+            Write the training state, the random key and the history so far to this file
+            (:mod:`probsnn.checkpoint`, kind ``"Reinforce"``): after the first chunk that completes
+            ``checkpoint_every`` updates since the last write, at the end, and on ``KeyboardInterrupt`` (with
+            the state after the last complete chunk; the interrupt is then raised again).
+        checkpoint_every : int, optional
+            Updates between checkpoints (>= 1; written at chunk boundaries); default ``chunk``.
+        resume : bool
+            Continue from ``checkpoint`` when the file exists (from the start otherwise). The call must repeat
+            the interrupted one (same key, ``n_iterations``, ``chunk``, initial state and trainer settings,
+            checked through the fingerprints the file holds); the result is then bit-for-bit that of an
+            uninterrupted call.
+        checkpoint_info : JSON-serialisable, optional
+            Stored in the checkpoint's config under ``"info"`` (not compared on resume), e.g. the progress of a
+            caller's outer loop; read it back with :func:`probsnn.read_checkpoint_config`.
+
+        Returns
+        -------
+        train_state : TrainState
+        history : dict of str -> ndarray
+            The metrics (batch means) of every update, arrays of length ``n_iterations``.
         """
         if int(n_iterations) != n_iterations or n_iterations < 1:
             raise ValueError(f"n_iterations must be a positive integer, got {n_iterations!r}.")
+        n_iterations = int(n_iterations)
         chunk = positive_int("chunk (updates per lax.scan chunk)", chunk)
+        path, every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}.")
+        every = chunk if every is None else every
         k_init, key = jax.random.split(key)
         ts = self.init(k_init) if train_state is None else train_state
-        history, done = [], 0
-        while done < n_iterations:
-            size = min(chunk, n_iterations - done)
-            key, sub = jax.random.split(key)
-            ts, metrics = self._train_chunk(ts, jax.random.split(sub, size))
-            history.append(jax.device_get(metrics))
-            done += size
-            if callback is not None:
-                callback(done, ts, metrics)
-        return ts, {k: np.concatenate([h[k] for h in history]) for k in history[0]}
+        done, config, history = 0, None, None
+        if path is not None:
+            history = self._empty_history(ts, n_iterations)
+            config = {"n_iterations": n_iterations, "chunk": chunk, "trainer": repr(self), "policy": repr(self.policy),
+                      "key": fingerprint(key), "start": fingerprint(ts), "info": checkpoint_info}
+            if resume:
+                saved = resume_checkpoint(path, _CHECKPOINT_KIND, config, {"train_state": ts, "history": history},
+                                          key_like=key, ignore=("info",))
+                if saved is not None:
+                    ts, key, done = saved.trees["train_state"], saved.key, saved.step
+                    history = {name: np.array(value) for name, value in saved.trees["history"].items()}
+
+        def save(progress):
+            state, current_key, step = progress
+            save_checkpoint(path, _CHECKPOINT_KIND, config, {"train_state": state, "history": history},
+                            key=current_key, step=step)
+
+        progress, saved_at = (ts, key, done), done  # progress: replaced in one assignment after each chunk
+        try:
+            while progress[2] < n_iterations:
+                ts, key, done = progress
+                size = min(chunk, n_iterations - done)
+                key, sub = jax.random.split(key)
+                ts, metrics = self._train_chunk(ts, jax.random.split(sub, size))
+                metrics_now = jax.device_get(metrics)
+                if history is None:
+                    history = {name: np.zeros((n_iterations,) + value.shape[1:], value.dtype)
+                               for name, value in metrics_now.items()}
+                for name, value in metrics_now.items():
+                    history[name][done:done + size] = value
+                progress = (ts, key, done + size)
+                if path is not None and (done + size - saved_at >= every or done + size == n_iterations):
+                    save(progress)
+                    saved_at = done + size
+                if callback is not None:
+                    callback(done + size, ts, metrics)
+        except KeyboardInterrupt:
+            if path is not None:
+                save(progress)
+            raise
+        return progress[0], history
+
+    def _empty_history(self, ts: TrainState, n_iterations: int) -> dict:
+        """Zero arrays of the metrics of ``n_iterations`` updates (shapes and dtypes from a trace, nothing runs)."""
+        spec = jax.eval_shape(lambda state, keys: jax.lax.scan(self._update, state, keys), ts,
+                              jax.random.split(jax.random.PRNGKey(0), 1))[1]
+        return {name: np.zeros((n_iterations,) + leaf.shape[1:], leaf.dtype) for name, leaf in spec.items()}
 
     # ---------------------------------------------------------------- evaluation
     @cached_property

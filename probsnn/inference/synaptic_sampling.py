@@ -94,6 +94,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_float, finite_array, non_negative_int, one_of, positive_float, positive_int
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..data import SpikeData
 from ..models.glm import glm_network
 from ..models.synapses import GROUPS, SynapseParametrisation, resolve_theta_prior, retraction_weights
@@ -109,6 +110,9 @@ __all__ = [
     "retraction_probability",
     "last_theta",
 ]
+
+
+_CHECKPOINT_KIND = "SynapticSampler"
 
 
 class LangevinDivergenceError(RuntimeError):
@@ -481,6 +485,9 @@ def synaptic_sampling(
     divergence_threshold: float = 1e4,
     design=None,
     sampler: SynapticSampler | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ):
     r"""Langevin synaptic sampling of a GLM network's parameters (Kappel et al. 2015); returns InferenceData.
 
@@ -529,6 +536,18 @@ def synaptic_sampling(
         A precomputed ``net.design_matrix(data)`` (one SpikeData, no latent neurons).
     sampler : SynapticSampler, optional
         Reuse a sampler (and its compiled kernels) across calls; overrides ``prior`` ... ``multi_sample``.
+    checkpoint : path, optional
+        Write the chains' state (parameters, keys, baselines, divergence flags) and the draws so far to this
+        file (:mod:`probsnn.checkpoint`, kind ``"SynapticSampler"``): the chains then run in chunks of
+        ``checkpoint_every`` steps (warm-up included), the file is written after each chunk and, on
+        ``KeyboardInterrupt``, with the state after the last complete chunk (the interrupt is raised again).
+        The draws do not depend on the chunks.
+    checkpoint_every : int, optional
+        Steps per chunk, a multiple of ``thin``; default: all ``n_warmup + n_steps`` (one checkpoint at the end).
+    resume : bool
+        Continue from ``checkpoint`` when the file exists (from the start otherwise). The call must repeat the
+        interrupted one (same data, settings, seed and ``checkpoint_every``, checked through the fingerprints the
+        file holds); the result is then bit-for-bit that of an uninterrupted call.
 
     Returns
     -------
@@ -551,6 +570,10 @@ def synaptic_sampling(
         raise ValueError(f"n_steps ({n_steps}) and n_warmup ({n_warmup}) must each be a multiple of thin ({thin}).")
     one_of("on_divergence", on_divergence, ("raise", "warn"))
     one_of("batching", batching, ("random", "stream"))
+    path, checkpoint_every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
+    if checkpoint_every is not None and checkpoint_every % thin:
+        raise ValueError(f"checkpoint_every ({checkpoint_every}) must be a multiple of thin ({thin}): checkpoints "
+                         "are written between draws.")
     if sampler is None:
         sampler = SynapticSampler(net, prior=prior, parametrisation=parametrisation, theta0=theta0, retract=retract,
                                   n_samples=n_samples, multi_sample=multi_sample)
@@ -585,9 +608,17 @@ def synaptic_sampling(
                          jnp.full(n_chains, -1, jnp.int32))
     args = (batches, step_size, temperature, divergence_threshold)
     options = dict(thin=thin, batch_size=batch_size, batching=batching)
-    if n_warmup:
-        state, _ = sampler._run_jit(state, *args, n_draws=n_warmup // thin, **options)
-    state, (draws, stats) = sampler._run_jit(state, *args, n_draws=n_steps // thin, **options)
+    if path is not None:
+        settings = dict(n_steps=n_steps, n_warmup=n_warmup, thin=thin, n_chains=n_chains, seed=seed,
+                        step_size=step_size, temperature=temperature, divergence_threshold=divergence_threshold,
+                        batch_size=batch_size, batching=batching, sampler=_sampler_settings(sampler),
+                        checkpoint_every=checkpoint_every or n_warmup + n_steps,
+                        data=fingerprint(batches), start=fingerprint(state))
+        state, (draws, stats) = _run_checkpointed(sampler, state, args, options, settings, path, resume)
+    else:
+        if n_warmup:
+            state, _ = sampler._run_jit(state, *args, n_draws=n_warmup // thin, **options)
+        state, (draws, stats) = sampler._run_jit(state, *args, n_draws=n_steps // thin, **options)
 
     diverged = np.asarray(state.diverged)
     if diverged.any():
@@ -601,6 +632,53 @@ def synaptic_sampling(
     return _inference_data(az, sampler, draws, stats, state, diverged, dict(
         temperature=temperature, step_size=step_size, thin=thin, n_warmup=n_warmup,
         batch_size=-1 if batch_size is None else batch_size, batching=batching))
+
+
+def _sampler_settings(sampler: SynapticSampler) -> dict:
+    """What fixes a sampler's kernel, for the config of a checkpoint (a prior by its type or function name)."""
+    prior = sampler.prior_spec
+    return dict(parametrisation=sampler.parametrisation, theta0=sampler.theta0, n_samples=sampler.n_samples,
+                multi_sample=sampler.learner.multi_sample, baseline_decay=sampler.baseline_decay,
+                prior=getattr(prior, "__qualname__", type(prior).__name__), net=repr(sampler.net))
+
+
+def _run_checkpointed(sampler: SynapticSampler, state, args, options, settings, path, resume):
+    """Warm-up and sampling in chunks of ``settings["checkpoint_every"]`` steps, checkpointed after each chunk.
+
+    Returns what the two un-chunked ``_run_jit`` calls return: ``(state, (draws, stats))`` of the sampling phase.
+    """
+    thin = settings["thin"]
+    n_warm, n_total = settings["n_warmup"] // thin, (settings["n_warmup"] + settings["n_steps"]) // thin
+    per_chunk = settings["checkpoint_every"] // thin
+    spec = jax.eval_shape(lambda s: sampler._run_jit(s, *args, n_draws=1, **options), state)[1]
+    n_keep = n_total - n_warm
+    draws = jax.tree.map(lambda leaf: np.zeros(leaf.shape[:1] + (n_keep,) + leaf.shape[2:], leaf.dtype), spec)
+    done = 0
+    if resume:
+        saved = resume_checkpoint(path, _CHECKPOINT_KIND, settings, {"state": state, "draws": draws})
+        if saved is not None:
+            state, done = saved.trees["state"], saved.step
+            draws = jax.tree.map(np.array, saved.trees["draws"])
+
+    def save(progress):
+        save_checkpoint(path, _CHECKPOINT_KIND, settings, {"state": progress[0], "draws": draws}, step=progress[1])
+
+    progress = (state, done)  # replaced in one assignment after each complete chunk
+    try:
+        while progress[1] < n_total:
+            current, start = progress
+            # chunks end at multiples of checkpoint_every and at the end of the warm-up
+            stop = min((start // per_chunk + 1) * per_chunk, n_total, n_warm if start < n_warm else n_total)
+            current, chunk = sampler._run_jit(current, *args, n_draws=stop - start, **options)
+            if stop > n_warm:
+                jax.tree.map(lambda buffer, leaf: buffer.__setitem__(
+                    (slice(None), slice(start - n_warm, stop - n_warm)), np.asarray(leaf)), draws, chunk)
+            progress = (current, stop)
+            save(progress)
+    except KeyboardInterrupt:
+        save(progress)
+        raise
+    return progress[0], jax.tree.map(jnp.asarray, draws)
 
 
 def _inference_data(az, sampler: SynapticSampler, draws, stats, state, diverged, settings):

@@ -66,6 +66,7 @@ import numpy as np
 import optax
 
 from .._checks import check_float, concrete, one_of, positive_float, positive_int
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
 __all__ = ["ThreeFactorVI", "ThreeFactorState", "episode_statistics"]
@@ -256,26 +257,67 @@ class ThreeFactorVI:
         """Jitted :meth:`update` (arguments: params, opt_state, state, stimulus, visible, key, reward)."""
         return jax.jit(self.update)
 
+    def _scan_steps(self, params, opt_state, state, stimulus, visible, rewards, keys):
+        """``lax.scan`` of :meth:`update` over the steps (one key per step)."""
+        def body(carry, xs):
+            p, o, s = carry
+            stim, vis, r, k = xs
+            p, o, s, out = self.update(p, o, s, stim, vis, k, r)
+            return (p, o, s), (out.spikes, out.potential)
+
+        (params, opt_state, state), traj = jax.lax.scan(body, (params, opt_state, state),
+                                                          (stimulus, visible, rewards, keys))
+        return params, opt_state, state, traj
+
     @cached_property
     def _run_jit(self):
         def run(params, opt_state, state, stimulus, visible, rewards, key):
-            keys = jax.random.split(key, stimulus.shape[0])
-
-            def body(carry, xs):
-                p, o, s = carry
-                stim, vis, r, k = xs
-                p, o, s, out = self.update(p, o, s, stim, vis, k, r)
-                return (p, o, s), (out.spikes, out.potential)
-
-            (params, opt_state, state), traj = jax.lax.scan(body, (params, opt_state, state),
-                                                              (stimulus, visible, rewards, keys))
-            return params, opt_state, state, traj
+            return self._scan_steps(params, opt_state, state, stimulus, visible, rewards,
+                                    jax.random.split(key, stimulus.shape[0]))
 
         return jax.jit(run)
 
-    def run(self, params, opt_state, state, stimulus, visible, key, rewards=None):
+    @cached_property
+    def _chunk_jit(self):
+        """:meth:`_scan_steps` jitted, for the chunks of a checkpointed :meth:`run`."""
+        return jax.jit(self._scan_steps)
+
+    def run(self, params, opt_state, state, stimulus, visible, key, rewards=None, *, checkpoint=None,
+            checkpoint_every: int | None = None, resume: bool = False):
         """Stream ``T`` steps (``lax.scan``):
-        ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``."""
+        ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``.
+
+        Parameters
+        ----------
+        params, opt_state, state
+            From :meth:`init` (or a previous run).
+        stimulus : array (T, D)
+        visible : array (T, N_v)
+            Spikes that the observation model can produce (0/1 for Bernoulli neurons).
+        key : jax random key
+            Split into one key per step.
+        rewards : array (T,), optional
+        checkpoint : path, optional
+            Write the learner state and the trajectory so far to this file (:mod:`probsnn.checkpoint`, kind
+            ``"ThreeFactorVI"``): the stream then runs in chunks of ``checkpoint_every`` steps, the file is
+            written after each chunk, and, on ``KeyboardInterrupt``, with the state after the last complete
+            chunk (then the interrupt is raised again). The file holds the whole trajectory arrays
+            (``2 T K N`` numbers), so it is rewritten in full after each chunk; call from Python, not under a
+            caller's ``jax.jit``.
+        checkpoint_every : int, optional
+            Steps per chunk (>= 1); default: all ``T`` (one checkpoint, at the end).
+        resume : bool
+            Continue from ``checkpoint`` when the file exists (from the start otherwise). The call must be the
+            interrupted one (same inputs, initial state, key and ``checkpoint_every``, checked through the
+            fingerprints the file holds); the result is then bit-for-bit that of the uninterrupted call.
+
+        Raises
+        ------
+        ValueError
+            For inputs of the wrong shape or values, bad checkpoint arguments, or a checkpoint file that is
+            damaged or belongs to another run.
+        """
+        path, every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
         net = self.net
         stimulus = jnp.asarray(stimulus, params.bias.dtype)
         visible = jnp.asarray(visible, params.bias.dtype)
@@ -286,7 +328,51 @@ class ThreeFactorVI:
         _check_stream(net, "stimulus", stimulus, "visible", visible, rewards)
         if rewards is None:
             rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)
-        return self._run_jit(params, opt_state, state, stimulus, visible, jnp.asarray(rewards, params.bias.dtype), key)
+        rewards = jnp.asarray(rewards, params.bias.dtype)
+        if path is None:
+            return self._run_jit(params, opt_state, state, stimulus, visible, rewards, key)
+        return self._run_checkpointed(path, every, resume, params, opt_state, state, stimulus, visible, rewards, key)
+
+    def _run_checkpointed(self, path, every, resume, params, opt_state, state, stimulus, visible, rewards, key):
+        """:meth:`run` in chunks of ``every`` steps, saving the state and trajectory after each."""
+        n_total = int(stimulus.shape[0])
+        every = n_total if every is None else every
+        keys = jax.random.split(key, n_total)
+        one_step = jax.eval_shape(self._scan_steps, params, opt_state, state, stimulus[:1], visible[:1],
+                                  rewards[:1], keys[:1])[3]
+        trajectory = tuple(np.zeros((n_total,) + leaf.shape[1:], leaf.dtype) for leaf in one_step)
+        config = {"n_steps_total": n_total, "checkpoint_every": every, "learner": repr(self),
+                  "start": fingerprint(params, opt_state, state), "data": fingerprint(stimulus, visible, rewards),
+                  "key": fingerprint(key)}
+        done = 0
+        if resume:
+            like = {"params": params, "opt_state": opt_state, "state": state, "trajectory": trajectory}
+            saved = resume_checkpoint(path, "ThreeFactorVI", config, like)
+            if saved is not None:
+                params, opt_state, state = (saved.trees[name] for name in ("params", "opt_state", "state"))
+                trajectory, done = tuple(np.array(leaf) for leaf in saved.trees["trajectory"]), saved.step
+
+        def save(progress):
+            p, o, s, step = progress
+            trees = {"params": p, "opt_state": o, "state": s, "trajectory": trajectory}
+            save_checkpoint(path, "ThreeFactorVI", config, trees, step=step)
+
+        progress = (params, opt_state, state, done)  # replaced in one assignment after each complete chunk
+        try:
+            while progress[3] < n_total:
+                p, o, s, start = progress
+                stop = min(start + every, n_total)
+                p, o, s, traj = self._chunk_jit(p, o, s, stimulus[start:stop], visible[start:stop],
+                                                rewards[start:stop], keys[start:stop])
+                for buffer, leaf in zip(trajectory, traj):
+                    buffer[start:stop] = np.asarray(leaf)
+                progress = (p, o, s, stop)
+                save(progress)
+        except KeyboardInterrupt:
+            save(progress)
+            raise
+        params, opt_state, state, _ = progress
+        return params, opt_state, state, tuple(jnp.asarray(buffer) for buffer in trajectory)
 
     # ------------------------------------------------------------------ episode (batch) estimator
     def episode_update(self, params: GLMParams, key, stimulus, visible, reward=None, baseline=None):
