@@ -1,4 +1,6 @@
 """GLMNetwork: the parallel likelihood against statsmodels and a direct loop; simulate vs likelihood."""
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,19 +180,23 @@ def _runaway_network():
     return net, net.init_params(bias=0.0)._replace(coupling_weights=jnp.full((2, 2, 2), 1.0))
 
 
-def test_simulating_an_explosive_network_raises_and_still_runs_under_jit():
-    """Unchecked, the counts saturate at the int64 maximum (9.2e18) a few bins in; the error names the cause."""
+def test_simulating_an_explosive_network_warns_simulate_data_raises_and_jit_still_runs():
+    """Unchecked, the counts saturate at the int64 maximum (9.2e18) a few bins in; the warning (simulate) and
+    the error (simulate_data: such counts are no spike data) name the cause and the fix."""
     net, params = _runaway_network()
-    with pytest.raises(ValueError, match=r"explosive .* at bin \d+ neuron 'n\d'.*coupling_weights smaller"):
-        net.simulate(params, jax.random.PRNGKey(0), n_steps=60)
+    with pytest.warns(RuntimeWarning, match=r"explosive .* at bin \d+ neuron 'n\d'.*coupling_weights smaller"):
+        spikes, _ = net.simulate(params, jax.random.PRNGKey(0), n_steps=60)
+    assert float(jnp.max(spikes)) > 2**24  # returned as sampled, for inspection
     with pytest.raises(ValueError, match="explosive"):
         net.simulate_data(params, jax.random.PRNGKey(0), n_steps=60)
     # under jit the outputs are traced: nothing is checked, and the traced program still runs
     spikes, _ = jax.jit(lambda p, k: net.simulate(p, k, n_steps=60))(params, jax.random.PRNGKey(0))
     assert float(jnp.max(spikes)) > 2**24
-    # a stable network (inhibitory self-history) simulates as before
+    # a stable network (inhibitory self-history) simulates as before, without a warning
     stable = params._replace(coupling_weights=jnp.asarray(np.diag([-1.0, -1.0])[:, :, None] * np.ones(2)))
-    spikes, potentials = net.simulate(stable, jax.random.PRNGKey(0), n_steps=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spikes, potentials = net.simulate(stable, jax.random.PRNGKey(0), n_steps=60)
     assert np.all(np.asarray(potentials) <= 0.0) and np.all(np.isfinite(np.asarray(spikes)))
 
 

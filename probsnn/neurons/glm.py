@@ -648,13 +648,23 @@ class GLMNetwork:
         spikes : jax.Array, shape (T, N)
         potentials : jax.Array, shape (T, N)
 
-        Raises
-        ------
-        ValueError
+        Warns
+        -----
+        RuntimeWarning
             When the network is explosive: a potential exceeds the observation's ``safe_potential_bound`` (a
-            Poisson mean above ``MAX_COUNT_PER_BIN = 2**24`` spikes per bin, where the sampled counts overflow).
-            Checked on concrete outputs only: under ``jax.jit`` nothing is checked.
+            Poisson mean above ``MAX_COUNT_PER_BIN = 2**24`` spikes per bin, where the sampled counts leave the
+            range of a recording and finally saturate at the int64 maximum). The outputs are still returned (the
+            potentials are exact for the sampled path); :meth:`simulate_data` raises instead. Checked on concrete
+            outputs only: under ``jax.jit`` nothing is checked.
         """
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, initial_history)
+        explosion = self._explosion(spikes, potentials)
+        if explosion:
+            warnings.warn(explosion, RuntimeWarning, stacklevel=2)
+        return spikes, potentials
+
+    def _simulate(self, params, key, n_steps, stimulus, initial_history):
+        """:meth:`simulate` without the check of its outputs."""
         if self.n_stimulus_dims == 0 and stimulus is not None:
             raise ValueError("this network has no stimulus filters; do not pass a stimulus.")
         dtype = jnp.result_type(float)
@@ -667,25 +677,23 @@ class GLMNetwork:
             state = state._replace(spike_history=state.spike_history.at[:k].set(initial_history[:k]))
         params = GLMParams(*(jnp.asarray(p, dtype) for p in self.check_params(params)))
         _, out = self.sample(params, key, stimulus, None, n_steps, state)
-        self._check_not_explosive(out.spikes, out.potential)
         return out.spikes, out.potential
 
-    def _check_not_explosive(self, spikes, potentials) -> None:
-        """Raise when a simulated run exploded: a potential beyond the observation's ``safe_potential_bound``
-        (its mean count would exceed ``MAX_COUNT_PER_BIN``), not finite, or a count above that maximum.
-
-        Checks concrete outputs only (under ``jax.jit`` the values are traced and nothing is checked).
+    def _explosion(self, spikes, potentials) -> str:
+        """Why a simulated run exploded (empty when it did not): a potential beyond the observation's
+        ``safe_potential_bound`` (its mean count would exceed ``MAX_COUNT_PER_BIN``), not finite, or a count above
+        that maximum. Checks concrete outputs only (under ``jax.jit`` the values are traced: nothing to check).
         """
         spikes, potentials = concrete(spikes), concrete(potentials)
         if spikes is None or potentials is None:
-            return
+            return ""
         bound = self.observation.safe_potential_bound
         exploded = ~np.isfinite(potentials) | (potentials > bound) | ~(spikes <= MAX_COUNT_PER_BIN)
         where = first_index(exploded)
         if where is None:
-            return
+            return ""
         t, i = where
-        raise ValueError(
+        return (
             f"the network is explosive (runaway excitation): at bin {t} neuron {self.neuron_names[i]!r} has "
             f"potential {potentials[t, i]:.4g} and {spikes[t, i]:.4g} spikes, beyond the safe bound "
             f"{bound:.4g} of the {self.observation.name} observation (a mean of more than MAX_COUNT_PER_BIN = "
@@ -696,8 +704,17 @@ class GLMNetwork:
 
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
                       dt: float = 0.001) -> SpikeData:
-        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached)."""
-        spikes, _ = self.simulate(params, key, n_steps, stimulus)
+        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached).
+
+        Raises
+        ------
+        ValueError
+            When the network is explosive (see :meth:`simulate`): its counts are no spike data.
+        """
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, None)
+        explosion = self._explosion(spikes, potentials)
+        if explosion:
+            raise ValueError(explosion)
         return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names)
 
 
