@@ -20,6 +20,9 @@ __all__ = [
     "positive_float",
     "one_of",
     "finite_array",
+    "first_index",
+    "check_finite_entries",
+    "positive_scalar",
 ]
 
 
@@ -109,6 +112,42 @@ def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None 
         if array.ndim != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape)):
             want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
             raise ValueError(f"{name} must have shape {want}, got {array.shape}.")
-    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains non-finite values (NaN or inf).")
+    if array.dtype.kind in "fc":
+        check_finite_entries(name, array)
     return array
+
+
+def first_index(mask) -> tuple[int, ...] | None:
+    """Index (a tuple, one entry per axis) of the first True entry of ``mask`` in C order; None when none is."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask.ravel())), mask.shape))
+
+
+def check_finite_entries(name: str, array, fix: str = "") -> None:
+    """Raise a ``ValueError`` naming ``name`` and the index and value of its first NaN/inf entry, if any.
+
+    ``array`` must be concrete (a NumPy or JAX array of real or complex numbers); ``fix`` is appended to the
+    message (e.g. ``"; remove or impute them"``). One pass over the data: for checks at the boundary only.
+    """
+    values = np.asarray(array)
+    if values.dtype.kind not in "fc":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values)):  # one reduction, no temporary: NaN and inf propagate into the sum
+            return
+    bad = ~np.isfinite(values)
+    where = first_index(bad)
+    if where is not None:
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the first ({values[where]}) at "
+            f"index {where}{fix}."
+        )
+
+
+def positive_scalar(name: str, value) -> float:
+    """``value`` as a finite ``float > 0``; an array (even of one element) is refused as not a scalar."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "shape") and np.shape(value) != ()):
+        raise ValueError(f"{name} must be a positive scalar (one number), got an array of shape {np.shape(value)}.")
+    return positive_float(name, value)

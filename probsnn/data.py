@@ -12,13 +12,25 @@ from typing import Sequence
 
 import numpy as np
 
-from ._checks import check_float, positive_float
+from ._checks import check_finite_entries, check_float, first_index, positive_scalar
 
-__all__ = ["SpikeData"]
+__all__ = ["SpikeData", "MAX_COUNT_PER_BIN", "SPIKE_TIME_TOLERANCE"]
+
+#: The largest spike count per bin :class:`SpikeData` accepts: ``2**24 = 16_777_216``, the largest integer from
+#: which every smaller one is exactly a float32 (JAX's default precision). Recorded counts are orders of
+#: magnitude below it; a larger count is an overflow (e.g. a runaway simulation) or not a spike count.
+MAX_COUNT_PER_BIN = 2**24
+
+#: Relative tolerance of :meth:`SpikeData.from_spike_times` at bin edges: a spike time that lies within
+#: ``SPIKE_TIME_TOLERANCE * max(1, (|t| + |t_start|) / dt)`` bins below a bin edge counts in the bin that starts
+#: at that edge, so that a decimal time on an edge (0.7 s with dt = 0.01 s, where ``0.7 / 0.01`` is
+#: 69.99999999999999 in floating point) lands in the bin the decimal numbers say (70). Rounding of float64
+#: times is ~1e-16 relative, far inside the tolerance; no real recording resolves 1e-9 of its time scale.
+SPIKE_TIME_TOLERANCE = 1e-9
 
 
 def _first_bad_index(mask: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.argwhere(mask)[0])
+    return first_index(mask)
 
 
 def _is_scalar(x) -> bool:
@@ -29,12 +41,14 @@ def _is_scalar(x) -> bool:
 
 
 def _check_finite(name: str, array: np.ndarray) -> None:
-    bad = ~np.isfinite(array)
-    if bad.any():
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the first at index "
-            f"{_first_bad_index(bad)}; remove or impute them before building SpikeData."
-        )
+    check_finite_entries(name, array, "; remove or impute them before building SpikeData")
+
+
+def _check_time(name: str, value) -> float:
+    """A time in seconds: one finite number (NaN, inf and arrays refused)."""
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be one finite number (seconds), got an array of shape {np.shape(value)}.")
+    return check_float(f"{name} (seconds)", value)
 
 
 @dataclass(frozen=True)
@@ -44,22 +58,24 @@ class SpikeData:
     Parameters
     ----------
     counts : array_like, shape (T, N) or (T,)
-        Spike counts per bin; non-negative integers (floats that are whole numbers are accepted).
+        Spike counts per bin; non-negative integers up to :data:`MAX_COUNT_PER_BIN` (``2**24``). Floats that
+        are whole numbers are accepted, and so is a bool raster (True/False as 1/0 spikes).
         A 1-D array is one neuron.
     dt : float
-        Bin width in seconds.
+        Bin width in seconds, a positive scalar.
     stimulus : array_like, shape (T, D) or (T,), optional
         Stimulus or covariates aligned with the bins (row ``t`` is the stimulus in bin ``t``).
     neuron_names : sequence of str, optional
         One name per neuron; defaults to ``"n0", "n1", ...``.
     t_start : float
-        Time of the left edge of bin 0 in seconds.
+        Time of the left edge of bin 0 in seconds (finite).
 
     Raises
     ------
     ValueError
-        On non-finite, negative or non-integer counts, a non-positive ``dt``, a stimulus whose length
-        differs from the counts, or a wrong number of names.
+        On non-finite, negative, non-integer or too large (above ``MAX_COUNT_PER_BIN``) counts, a ``dt``
+        that is not a positive scalar, a non-finite ``t_start``, a stimulus whose length differs from the
+        counts, or a wrong number of names.
     """
 
     counts: np.ndarray
@@ -76,8 +92,10 @@ class SpikeData:
             raise ValueError(f"counts must have shape (T, N) (time-major), got shape {counts.shape}.")
         if counts.shape[0] == 0 or counts.shape[1] == 0:
             raise ValueError(f"counts must have at least one bin and one neuron, got shape {counts.shape}.")
+        if counts.dtype == np.bool_:
+            counts = counts.astype(np.int64)  # a spike raster: True is one spike
         if not np.issubdtype(counts.dtype, np.number) or np.issubdtype(counts.dtype, np.complexfloating):
-            raise ValueError(f"counts must be real numbers, got dtype {counts.dtype}.")
+            raise ValueError(f"counts must be real numbers (or a bool spike raster), got dtype {counts.dtype}.")
         _check_finite("counts", counts)
         negative = counts < 0
         if negative.any():
@@ -87,9 +105,18 @@ class SpikeData:
         if fractional.any():
             t, n = _first_bad_index(fractional)
             raise ValueError(f"counts must be whole numbers; found {counts[t, n]} at bin {t}, neuron {n}.")
+        too_large = counts > MAX_COUNT_PER_BIN
+        if too_large.any():
+            t, n = _first_bad_index(too_large)
+            raise ValueError(
+                f"counts must be at most MAX_COUNT_PER_BIN = 2**24 = {MAX_COUNT_PER_BIN} spikes per bin; found "
+                f"{counts[t, n]} at bin {t}, neuron {n}. Such a count is an overflow (e.g. the output of an "
+                "explosive, runaway network simulation), not a recording."
+            )
         counts = counts.astype(np.float64) if np.issubdtype(counts.dtype, np.floating) else counts.astype(np.int64)
 
-        dt = positive_float("dt (bin width in seconds)", self.dt)
+        dt = positive_scalar("dt (bin width in seconds)", self.dt)
+        t_start = _check_time("t_start", self.t_start)
 
         stimulus = self.stimulus
         if stimulus is not None:
@@ -115,7 +142,7 @@ class SpikeData:
         object.__setattr__(self, "dt", dt)
         object.__setattr__(self, "stimulus", stimulus)
         object.__setattr__(self, "neuron_names", names)
-        object.__setattr__(self, "t_start", float(self.t_start))
+        object.__setattr__(self, "t_start", t_start)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -131,7 +158,10 @@ class SpikeData:
         """Bin spike times (seconds) into counts on the grid ``t_start + k * dt``.
 
         Bin ``k`` is the half-open interval ``[t_start + k dt, t_start + (k + 1) dt)``; the number of bins
-        is ``round((t_stop - t_start) / dt)``, which must tile the interval to within 1e-9 of a bin.
+        is ``round((t_stop - t_start) / dt)``, which must tile the interval to within 1e-9 of a bin. A spike's
+        bin is ``floor((t - t_start) / dt)`` computed robustly to rounding: a time within
+        :data:`SPIKE_TIME_TOLERANCE` (relative, 1e-9) below an edge counts in the bin that starts there, so a
+        decimal time on an edge lands where exact decimal arithmetic puts it (0.7 s, ``dt = 0.01``: bin 70).
 
         Parameters
         ----------
@@ -153,9 +183,10 @@ class SpikeData:
             If spike times are non-finite, unsorted, or outside ``[t_start, t_stop)``, or the interval is
             not a whole number of bins.
         """
-        dt = positive_float("dt (bin width in seconds)", dt)
-        if not (np.isfinite(t_start) and np.isfinite(t_stop)) or t_stop <= t_start:
-            raise ValueError(f"need finite t_start < t_stop, got t_start={t_start!r}, t_stop={t_stop!r}.")
+        dt = positive_scalar("dt (bin width in seconds)", dt)
+        t_start, t_stop = _check_time("t_start", t_start), _check_time("t_stop", t_stop)
+        if t_stop <= t_start:
+            raise ValueError(f"need t_start < t_stop, got t_start={t_start!r}, t_stop={t_stop!r}.")
         n_bins_float = (t_stop - t_start) / dt
         n_bins = int(round(n_bins_float))
         if n_bins < 1 or abs(n_bins_float - n_bins) > 1e-9 * max(1.0, n_bins_float):
@@ -184,7 +215,6 @@ class SpikeData:
         if not trains:
             raise ValueError("spike_times is empty: give one array of spike times per neuron.")
         counts = np.zeros((n_bins, len(trains)), dtype=np.int64)
-        edges = t_start + np.arange(n_bins + 1) * dt
         for neuron, train in enumerate(trains):
             if train.size == 0:
                 continue
@@ -202,9 +232,11 @@ class SpikeData:
                     f"spike_times[{neuron}][{k}] = {train[k]} lies outside the recording interval "
                     f"[{t_start}, {t_stop}); widen the interval or remove the spike explicitly."
                 )
-            # bin k = [edges[k], edges[k+1]), the convention of np.histogram with these edges
-            bins = np.searchsorted(edges, train, side="right") - 1
-            counts[:, neuron] = np.bincount(np.minimum(bins, n_bins - 1), minlength=n_bins)
+            # bin k = [t_start + k dt, t_start + (k+1) dt); the tolerance absorbs the rounding of t / dt
+            position = (train - t_start) / dt
+            tolerance = SPIKE_TIME_TOLERANCE * np.maximum(1.0, (np.abs(train) + abs(t_start)) / dt)
+            bins = np.floor(position + tolerance).astype(np.int64)
+            counts[:, neuron] = np.bincount(np.clip(bins, 0, n_bins - 1), minlength=n_bins)
         return cls(counts=counts, dt=dt, stimulus=stimulus, neuron_names=tuple(neuron_names or ()), t_start=t_start)
 
     # ------------------------------------------------------------------ properties

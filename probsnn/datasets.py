@@ -34,13 +34,16 @@ _OFFSETS_FIX = (
 def read_npz_arrays(path) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` archive at ``path``, read eagerly with ``allow_pickle=False`` (data only).
 
-    A file that is not a zip archive (empty, a text file or ``.npy`` renamed ``.npz``), a truncated or
-    corrupted archive (bad CRC, broken compressed data, early end of file), or one holding pickled objects
-    gets one ``ValueError`` naming the file; shared by every reader of ``.npz`` files in probsnn.
+    A file that is not an ``.npz`` archive (empty, a text file or ``.npy`` renamed ``.npz``, a zip archive of
+    other files), a truncated or corrupted archive (bad CRC, broken compressed data, early end of file), or
+    one holding pickled objects gets one ``ValueError`` naming the file and saying which of these it is;
+    shared by every reader of ``.npz`` files in probsnn.
     """
     path = Path(path)
     with open(path, "rb") as handle:
         head = handle.read(6)
+    not_npz = (f"cannot read {path}: it is not a .npz archive ({{why}}); save the data with "
+               "np.savez(path, counts=..., dt=...).")
     if not head:
         raise ValueError(f"cannot read {path}: the file is empty, not a .npz archive; re-save it with np.savez.")
     if head.startswith(b"\x93NUMPY"):
@@ -48,27 +51,38 @@ def read_npz_arrays(path) -> dict[str, np.ndarray]:
             f"cannot read {path}: it is a single .npy array, not a .npz archive of named arrays; "
             "save the data with np.savez(path, counts=..., dt=...)."
         )
-    if not head.startswith(b"PK"):
-        raise ValueError(
-            f"cannot read {path}: it is not a .npz archive (no zip signature; a text or other file renamed "
-            "'.npz'?); save the data with np.savez."
-        )
-    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip archive cut inside its first signature
-        raise ValueError(f"cannot read {path}: the .npz archive is truncated or corrupted (no complete zip "
-                         "signature); re-save or re-copy the file.")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        if len(head) < 4 and head.startswith(b"PK") and b"PK\x03\x04".startswith(head):
+            raise ValueError(f"cannot read {path}: the .npz archive is truncated or corrupted (the file ends "
+                             "inside its zip signature); re-save or re-copy the file.")
+        raise ValueError(not_npz.format(why="no zip signature: a text or other file renamed '.npz'?"))
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {key: np.asarray(archive[key]) for key in archive.files}
+            others = [name for name in archive.zip.namelist() if not name.endswith(".npy")]
+            if others:
+                raise ValueError(not_npz.format(why=f"a zip archive holding {others[0]!r}, which is not a .npy "
+                                                    "array"))
+            arrays = {}
+            for key in archive.files:
+                try:
+                    member = archive[key]  # NumPy returns the raw bytes of a member without the .npy header
+                    if isinstance(member, bytes):
+                        raise ValueError("no .npy header")
+                    arrays[key] = np.asarray(member)
+                except ValueError as err:
+                    if "allow_pickle" in str(err):  # NumPy refused an object array
+                        raise ValueError(f"cannot read {path}: its array {key!r} holds pickled Python objects "
+                                         f"({err}); probsnn never unpickles: store plain numeric or string "
+                                         "arrays.") from err
+                    raise ValueError(not_npz.format(why=f"its member {key + '.npy'!r} is not a valid .npy "
+                                                        f"array: {err}")) from err
+            return arrays
     except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, KeyError, NotImplementedError,
             UnicodeDecodeError) as err:
         raise ValueError(
             f"cannot read {path}: the .npz archive is truncated or corrupted "
             f"({type(err).__module__}.{type(err).__name__}: {err}); "
             "re-save or re-copy the file."
-        ) from err
-    except ValueError as err:
-        raise ValueError(
-            f"cannot read {path}: {err} probsnn never unpickles; store plain numeric or string arrays."
         ) from err
     except OSError as err:
         raise ValueError(f"cannot read {path} as an .npz archive: {err}") from err

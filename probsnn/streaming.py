@@ -160,8 +160,22 @@ class StreamingPredictor:
 
     @classmethod
     def with_quantile_bins(cls, values, n_bins: int, **kwargs) -> "StreamingPredictor":
-        """Bins with equal counts on ``values`` (e.g. a warm-up segment of the stream)."""
-        values = np.asarray(values, dtype=float)
+        """Bins with equal counts on ``values`` (e.g. a warm-up segment of the stream).
+
+        ``values`` must be a non-empty 1-D array of finite numbers; a NaN or inf is reported with its position.
+        """
+        try:
+            values = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"the warm-up values must be numbers, got {type(values).__name__}.") from None
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"the warm-up values must be a non-empty 1-D sequence, got shape {values.shape}.")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            what = "NaN" if np.isnan(values[i]) else f"{values[i]} (not finite)"
+            raise ValueError(f"the warm-up values contain {what} at position {i} "
+                             f"({bad.size} non-finite in all); drop or impute them before choosing the bins.")
         n_bins = check_int("n_bins", n_bins, minimum=2)
         edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
         return cls(edges, **kwargs)

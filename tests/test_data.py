@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from probsnn import SpikeData
+from probsnn.data import MAX_COUNT_PER_BIN
 
 
 def test_from_spike_times_matches_histogram():
@@ -84,7 +85,8 @@ def test_check_binary_names_the_bin():
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
                   elements=st.floats(allow_nan=True, allow_infinity=True, width=64)))
 def test_any_invalid_counts_raise_and_valid_ones_pass(counts):
-    valid = np.all(np.isfinite(counts)) and np.all(counts >= 0) and np.all(counts == np.round(counts))
+    valid = (np.all(np.isfinite(counts)) and np.all(counts >= 0) and np.all(counts == np.round(counts))
+             and np.all(counts <= MAX_COUNT_PER_BIN))
     if valid:
         data = SpikeData(counts, dt=0.01)
         np.testing.assert_array_equal(data.counts, counts)  # nothing clipped or changed
@@ -151,3 +153,53 @@ def test_list_of_lists_is_one_list_per_neuron():
 def test_mixed_or_scalar_spike_times_raise(spike_times):
     with pytest.raises(ValueError, match="spike_times"):
         SpikeData.from_spike_times(spike_times, 0.01, 0, 1)
+
+
+def test_spike_times_on_decimal_edges_land_in_the_exact_decimal_bin():
+    """floor((t - t_start) / dt) in exact decimal arithmetic (fractions.Fraction) is the reference: a spike at
+    0.7 s with dt = 0.01 s is in bin 70, although 0.7 / 0.01 == 69.99999999999999 in floating point."""
+    from fractions import Fraction
+
+    assert SpikeData.from_spike_times([0.7], dt=0.01, t_start=0.0, t_stop=1.0).counts[70, 0] == 1
+    rng = np.random.default_rng(0)
+    for dt_text, t_start_text, n_bins in (("0.01", "0", 100), ("0.001", "0.3", 2000), ("0.1", "-1.7", 50),
+                                          ("0.005", "12.25", 400), ("0.0025", "0", 4000)):
+        dt, t_start = Fraction(dt_text), Fraction(t_start_text)
+        # decimal spike times on a 0.1 ms grid: many lie exactly on bin edges
+        steps = np.sort(rng.integers(0, int(n_bins * dt * 10_000), size=300))
+        texts = [str(t_start + Fraction(int(k), 10_000)) for k in steps]
+        exact = [Fraction(t) for t in texts]
+        times = np.array([float(t) for t in exact])
+        data = SpikeData.from_spike_times([times], dt=float(dt), t_start=float(t_start),
+                                          t_stop=float(t_start + n_bins * dt))
+        reference = np.bincount([int((t - t_start) // dt) for t in exact], minlength=n_bins)
+        np.testing.assert_array_equal(data.counts[:, 0], reference, err_msg=f"dt={dt_text}, t_start={t_start_text}")
+
+
+def test_t_start_must_be_finite_and_dt_a_positive_scalar():
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="t_start"):
+            SpikeData(np.zeros((3, 1)), dt=0.01, t_start=bad)
+        with pytest.raises(ValueError, match="t_start"):
+            SpikeData.from_spike_times([[0.1]], dt=0.01, t_start=bad, t_stop=1.0)
+    for bad in (np.array([0.01, 0.02]), [0.01], np.array([0.01])):
+        with pytest.raises(ValueError, match="dt .*must be a positive scalar"):
+            SpikeData(np.zeros((3, 1)), dt=bad)
+        with pytest.raises(ValueError, match="dt .*must be a positive scalar"):
+            SpikeData.from_spike_times([[0.1]], dt=bad, t_start=0.0, t_stop=1.0)
+
+
+def test_bool_raster_is_accepted_as_zero_one_counts():
+    raster = np.array([[True, False], [False, False], [True, True]])
+    data = SpikeData(raster, dt=0.01)
+    np.testing.assert_array_equal(data.counts, raster.astype(int))
+    assert data.counts.dtype == np.int64 and data.is_binary
+
+
+def test_counts_beyond_the_documented_maximum_are_refused():
+    """A runaway simulation's int64-maximum counts (9.2e18) are not a recording; 2**24 itself is accepted."""
+    SpikeData(np.array([[MAX_COUNT_PER_BIN]]), dt=0.01)
+    for bad in (np.array([[0, 2**63 - 1]], dtype=np.int64), np.array([[9.223372036854776e18]]),
+                np.array([[MAX_COUNT_PER_BIN + 1.0]])):
+        with pytest.raises(ValueError, match=r"at most MAX_COUNT_PER_BIN .* at bin 0, neuron \d.*explosive"):
+            SpikeData(bad, dt=0.01)

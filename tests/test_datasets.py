@@ -183,3 +183,28 @@ def test_load_npz_corrupted_member_is_reported_as_corrupted(tmp_path):
         datasets.load_npz(tmp_path / "text.npz")
     with pytest.raises(ValueError, match="single .npy array"):
         datasets.load_npz(tmp_path / "array.npz")
+
+
+def test_files_that_are_not_npz_archives_say_so_and_only_pickles_are_called_pickled(tmp_path):
+    """A text file that happens to start with "PK", a zip archive of other files, and a zip member without a
+    .npy header are not .npz archives (not "truncated", not "pickled"); only object arrays are pickled."""
+    import zipfile
+
+    (tmp_path / "pk_text.npz").write_bytes(b"PKG-INFO\nName: probsnn\n")
+    with zipfile.ZipFile(tmp_path / "notes.npz", "w") as archive:
+        archive.writestr("readme.txt", "counts are in counts.csv")
+    with zipfile.ZipFile(tmp_path / "text_member.npz", "w") as archive:
+        archive.writestr("counts.npy", "1,0,2\n0,0,1\n")
+    for name, why in (("pk_text.npz", "no zip signature"), ("notes.npz", "holding 'readme.txt'"),
+                      ("text_member.npz", "member 'counts.npy' is not a valid .npy array")):
+        with pytest.raises(ValueError) as info:
+            datasets.read_npz_arrays(tmp_path / name)
+        message = str(info.value)
+        assert "it is not a .npz archive" in message and why in message, (name, message)
+        assert "pickle" not in message and "truncated" not in message, (name, message)
+    np.savez(tmp_path / "objects.npz", counts=np.array([{"spikes": 1}], dtype=object))
+    with pytest.raises(ValueError, match="array 'counts' holds pickled Python objects.*never unpickles"):
+        datasets.read_npz_arrays(tmp_path / "objects.npz")
+    (tmp_path / "cut.npz").write_bytes(b"PK")  # a real archive cut inside its signature is still "truncated"
+    with pytest.raises(ValueError, match="truncated or corrupted"):
+        datasets.read_npz_arrays(tmp_path / "cut.npz")

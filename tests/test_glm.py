@@ -1,4 +1,6 @@
 """GLMNetwork: the parallel likelihood against statsmodels and a direct loop; simulate vs likelihood."""
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -170,3 +172,65 @@ def test_poisson_log_rate_is_numpyros_poisson_of_the_exp_rate():
     assert abs(draws.var() - rate) < 4 * np.sqrt((rate * (1 + 3 * rate) - rate**2) / n)
     with pytest.warns(UserWarning, match="Out-of-support"):  # NumPyro's support check, as for its Poisson
         assert np.all(np.isneginf(ps.PoissonLogRate(log_rate, validate_args=True).log_prob(jnp.full(11, -1.0))))
+
+
+def _runaway_network():
+    """Two Poisson neurons that excite themselves and each other: every spike raises the rate further."""
+    net = ps.GLMNetwork(2, history_basis=basis.raised_cosine_log(2, 5))
+    return net, net.init_params(bias=0.0)._replace(coupling_weights=jnp.full((2, 2, 2), 1.0))
+
+
+def test_simulating_an_explosive_network_warns_simulate_data_raises_and_jit_still_runs():
+    """Unchecked, the counts saturate at the int64 maximum (9.2e18) a few bins in; the warning (simulate) and
+    the error (simulate_data: such counts are no spike data) name the cause and the fix."""
+    net, params = _runaway_network()
+    with pytest.warns(RuntimeWarning, match=r"explosive .* at bin \d+ neuron 'n\d'.*coupling_weights smaller"):
+        spikes, _ = net.simulate(params, jax.random.PRNGKey(0), n_steps=60)
+    assert float(jnp.max(spikes)) > 2**24  # returned as sampled, for inspection
+    with pytest.raises(ValueError, match="explosive"):
+        net.simulate_data(params, jax.random.PRNGKey(0), n_steps=60)
+    # under jit the outputs are traced: nothing is checked, and the traced program still runs
+    spikes, _ = jax.jit(lambda p, k: net.simulate(p, k, n_steps=60))(params, jax.random.PRNGKey(0))
+    assert float(jnp.max(spikes)) > 2**24
+    # a stable network (inhibitory self-history) simulates as before, without a warning
+    stable = params._replace(coupling_weights=jnp.asarray(np.diag([-1.0, -1.0])[:, :, None] * np.ones(2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spikes, potentials = net.simulate(stable, jax.random.PRNGKey(0), n_steps=60)
+    assert np.all(np.asarray(potentials) <= 0.0) and np.all(np.isfinite(np.asarray(spikes)))
+
+
+def test_non_finite_design_or_data_is_refused_at_every_fitter_with_its_position(monkeypatch):
+    """fit_map, laplace_posterior, fit_nuts and fit_svi share GLMNetwork.check_data: a NaN/inf in a given
+    design, or in counts or stimulus edited in place after SpikeData checked them, is reported with the argument
+    and the index of the first bad entry, before any jitted code (the jitted pieces are replaced by tripwires)."""
+    import probsnn.inference.map as map_module
+    from probsnn import fit_map, fit_nuts, fit_svi, laplace_posterior
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("jitted fitting code ran before the input check")
+
+    for name in ("_newton_loop", "_curvature", "_objective", "fit_map"):
+        monkeypatch.setattr(map_module, name, tripwire)
+    rng = np.random.default_rng(0)
+    net = ps.GLMNetwork(3, stimulus_basis=basis.raised_cosine_linear(3, 10, lag_offset=0),
+                        history_basis=basis.raised_cosine_log(4, 30))
+    data = ps.SpikeData(rng.poisson(0.2, (60, 3)), dt=0.001, stimulus=rng.normal(size=(60, 1)))
+    design = np.array(net.design_matrix(data))
+    design[7, 2] = np.nan
+    design[9, 0] = np.inf
+    for fit in (fit_map, laplace_posterior, fit_nuts, fit_svi):
+        with pytest.raises(ValueError, match=r"design contains a non-finite value \(nan\) at index \(7, 2\): bin 7, "
+                                             r"feature 2 \('stim\[0\]:b2'\)"):
+            fit(net, data, design=design)
+    with pytest.raises(ValueError, match=r"design has shape \(60, 3\)"):
+        fit_map(net, data, design=design[:, :3])
+    edited = ps.SpikeData(np.array(data.counts, float), dt=data.dt, stimulus=data.stimulus)
+    edited.counts[11, 1] = np.nan
+    for fit in (fit_map, laplace_posterior, fit_nuts, fit_svi):
+        with pytest.raises(ValueError, match=r"data.counts contains 1 non-finite value\(s\).* at index \(11, 1\)"):
+            fit(net, edited)
+    edited = ps.SpikeData(data.counts, dt=data.dt, stimulus=np.array(data.stimulus))
+    edited.stimulus[3, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"data.stimulus contains 1 non-finite .*\(-inf\) at index \(3, 0\)"):
+        fit_map(net, edited)

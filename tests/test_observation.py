@@ -51,3 +51,21 @@ def test_bad_observation_arguments():
         PoissonObservation("identity")
     with pytest.raises(ValueError, match="temperature"):
         BernoulliObservation(0.0)
+
+
+def test_safe_potential_bound_is_where_the_mean_reaches_the_count_maximum():
+    from probsnn.data import MAX_COUNT_PER_BIN
+
+    for law in (PoissonObservation("exp"), PoissonObservation("softplus")):
+        bound = law.safe_potential_bound
+        np.testing.assert_allclose(float(law.mean(jnp.asarray(bound))), MAX_COUNT_PER_BIN, rtol=1e-12)
+    np.testing.assert_allclose(PoissonObservation("exp").safe_potential_bound, 24 * np.log(2.0), rtol=1e-15)
+    assert BernoulliObservation(0.5).safe_potential_bound == np.inf
+
+
+def test_softplus_inverse_link_does_not_overflow_for_large_means():
+    law = PoissonObservation("softplus")
+    means = np.array([1e-6, 0.3, 5.0, 40.0, 800.0, 1e7])
+    with np.errstate(over="raise"):
+        potential = law.inverse_link(means)
+    np.testing.assert_allclose(np.asarray(law.mean(jnp.asarray(potential))), means, rtol=1e-12)

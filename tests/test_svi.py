@@ -47,3 +47,16 @@ def test_learning_rate_is_checked_before_any_fitting(monkeypatch):
     for value in (float("nan"), float("inf"), -float("inf"), 0.0, -1e-3, "0.01", None):
         with pytest.raises(ValueError, match=r"learning_rate must be a finite number in \(0, inf\)"):
             fit_svi(net, data, priors, learning_rate=value)
+
+
+def test_diverging_learning_rate_ends_with_one_clear_error():
+    """learning_rate=1e3 makes the ELBO NaN within a few steps; fit_svi used to warn and then crash inside
+    NumPyro (an invalid scale_tril while drawing from the guide). Now: one ValueError naming the step and
+    learning_rate, with no NumPyro exception chained to it."""
+    net, priors, truth, data = sbc_problem(n_datasets=100, n_bins=200, seed=0)  # the shapes of the first test
+    with pytest.raises(ValueError, match=r"diverged: the ELBO became non-finite at step \d+ of 30 "
+                                         r"\(learning_rate=1000\).*Lower learning_rate") as info:
+        fit_svi(net, data, priors, guide="normal", learning_rate=1e3, num_steps=30, num_samples=99,
+                log_likelihood=None)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert "numpyro" not in "".join(__import__("traceback").format_tb(info.tb))

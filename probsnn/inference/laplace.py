@@ -150,7 +150,7 @@ def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 10
     from .idata import to_inference_data
     from .map import MAPResult
 
-    net.check_data(data)
+    net.check_data(data, design=design)
     num_samples = check_int("num_samples", num_samples, minimum=2)
     num_chains = positive_int("num_chains", num_chains)
     start = time.perf_counter()

@@ -256,26 +256,29 @@ def _curvature(design, counts, weights, precision, maskf, observation):
     return gradient, hessian, 0.5 * jnp.sum(gradient * direction, axis=1), direction
 
 
-def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol):
-    """Optax L-BFGS on the summed negative objective (neurons are independent, so this is N problems)."""
+_LBFGS = optax.lbfgs()
+
+
+@partial(jax.jit, static_argnames=("observation",))
+def _lbfgs_step(design, counts, precision, maskf, weights, state, observation):
+    """One Optax L-BFGS step on the summed negative objective. The data are arguments, not constants closed
+    over, so XLA does not constant-fold them and one compiled step serves every fit of the same shapes."""
 
     def loss(w):
         w = w * maskf
         return -_objective(design, counts, w, precision, observation)[1].sum()
 
-    optimizer = optax.lbfgs()
-    state = optimizer.init(weights)
-    value_and_grad = optax.value_and_grad_from_state(loss)
+    value, grad = optax.value_and_grad_from_state(loss)(weights, state=state)
+    updates, state = _LBFGS.update(grad, state, weights, value=value, grad=grad, value_fn=loss)
+    return optax.apply_updates(weights, updates), state, jnp.max(jnp.abs(grad * maskf))
 
-    @jax.jit
-    def step(w, state):
-        value, grad = value_and_grad(w, state=state)
-        updates, state = optimizer.update(grad, state, w, value=value, grad=grad, value_fn=loss)
-        return optax.apply_updates(w, updates), state, jnp.max(jnp.abs(grad * maskf))
 
+def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol):
+    """Optax L-BFGS on the summed negative objective (neurons are independent, so this is N problems)."""
+    state = _LBFGS.init(weights)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        weights, state, grad_max = step(weights, state)
+        weights, state, grad_max = _lbfgs_step(design, counts, precision, maskf, weights, state, observation)
         if not bool(jnp.isfinite(grad_max)):
             break
         if float(grad_max) < tol:
@@ -352,6 +355,67 @@ def _diverging(design, counts, weights, direction, precision, maskf, observation
     rising = (value_change(0, 1) > 0) & (value_change(1, 4) > 0) & (value_change(4, 16) > 0)  # NaN: False
     diverging = (largest > DIVERGENCE_BOUND) | ((step > _DIVERGENCE_STEP) & rising)
     return diverging, largest
+
+
+# Float32 precision loss. The log-likelihood of large counts (e.g. 1e6 spikes per bin: per-bin terms of 1e7
+# nats, which float32 resolves to ~1 nat) and Hessians whose features differ in scale by many orders (history
+# columns of such counts beside the bias column of ones) are beyond single precision: the float32 Cholesky
+# fails or Newton's steps are noise, and the fit ends with NaN or wrong weights. It is detected once, after the
+# Newton loop, from concrete values: non-finite weights, curvature or decrement; a neuron that ended above tol
+# although Newton stopped early (stalled line search, or a decrement that passed tol inside the loop but not
+# when recomputed), which exhausting max_iter does not count as; and, for a float32 fit, a Jacobi-scaled
+# Hessian condition number above _FLOAT32_MAX_CONDITION (float32 holds about 7 digits; at this condition
+# number the Newton direction and the Laplace covariance keep about one).
+_FLOAT32_MAX_CONDITION = 1e6
+
+
+def _precision_loss(net, weights, hessian, decrement, tol, stalled, n_iterations, max_iter,
+                    check_condition: bool) -> str:
+    """Why a fit whose Newton steps ran in float32 cannot be trusted (empty string when it can)."""
+    weights, hessian, decrement = (np.asarray(a, dtype=np.float64) for a in (weights, hessian, decrement))
+    if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(hessian)) and np.all(np.isfinite(decrement))):
+        return "the weights or the curvature (Hessian) became non-finite"
+    stopped_early = (decrement > tol) & (np.asarray(stalled) | (np.asarray(n_iterations) < max_iter))
+    if stopped_early.any():
+        names = [net.neuron_names[i] for i in np.flatnonzero(stopped_early)]
+        return (f"Newton stopped above tol={tol:g} for neuron(s) {names} (decrement {decrement[stopped_early]}): "
+                "its steps no longer increase the float32 objective")
+    if check_condition:
+        diagonal = np.einsum("nii->ni", hessian)
+        scale = np.where(diagonal > 0, 1.0 / np.sqrt(np.where(diagonal > 0, diagonal, 1.0)), 1.0)
+        condition = np.linalg.cond(hessian * scale[:, :, None] * scale[:, None, :])
+        if np.any(condition > _FLOAT32_MAX_CONDITION):
+            return (f"the Hessian is ill-conditioned for float32 (scaled condition number {np.max(condition):.2e} "
+                    f"> {_FLOAT32_MAX_CONDITION:.0e})")
+    return ""
+
+
+def _refit_in_float64(net, data, reason, **kwargs) -> "MAPResult":
+    """Run :func:`fit_map` again under ``jax.enable_x64(True)`` (a context manager: float64 only inside it), and
+    return the result with parameters and standard errors in float32, the caller's precision."""
+    max_count = float(np.max(data.counts))
+    if kwargs["warn"]:
+        warnings.warn(
+            f"fit_map: float32 lost precision on these data ({reason}; largest count {max_count:.6g} per bin), so "
+            "the fit was rerun in float64 (inside jax.enable_x64(True)); the returned parameters are that float64 "
+            "optimum rounded to float32. To fit in float64 directly, call "
+            "jax.config.update('jax_enable_x64', True) at start-up.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    init, design = kwargs.pop("init"), kwargs.pop("design")
+    with jax.enable_x64(True):
+        if init is not None:
+            init = GLMParams(*(jnp.asarray(np.asarray(p), jnp.float64) for p in init))
+        if design is not None:
+            design = jnp.asarray(np.asarray(design), jnp.float64)
+        kwargs["fast_hessian"] = False  # float32 Hessians would lose the same precision again
+        result = fit_map(net, data, init=init, design=design, **kwargs)
+        params = GLMParams(*(np.asarray(p) for p in result.params))
+        standard_errors = GLMParams(*(np.asarray(p) for p in result.standard_errors))
+    result.params = GLMParams(*(jnp.asarray(p, jnp.float32) for p in params))
+    result.standard_errors = GLMParams(*(jnp.asarray(p, jnp.float32) for p in standard_errors))
+    return result
 
 
 # ------------------------------------------------------------------------------------ public API
@@ -433,13 +497,39 @@ def fit_map(
         prior, ``prior=GaussianPrior(ridge=...)``.
     fast_hessian : bool
         In float64, form the Newton Hessians in float32 (about 3x faster); the gradient, the stopping test
-        and the final Laplace covariance stay in float64, so the optimum is unchanged.
+        and the final Laplace covariance stay in float64, so the optimum is unchanged. Where float32 Hessians
+        cannot resolve the data (see Notes) Newton is rerun with float64 Hessians, with a warning.
 
     Returns
     -------
     MAPResult
+
+    Raises
+    ------
+    ValueError
+        Before any jitted code, when ``data``'s counts or stimulus, or a given ``design``, hold a NaN or inf
+        (the message names the argument and the index of the first bad entry), or ``design`` has the wrong
+        shape.
+
+    Notes
+    -----
+    **Float32.** Some data are beyond single precision, e.g. Poisson counts of ~1e6 per bin (whose
+    log-likelihood float32 resolves to ~1 nat per bin) with history filters (features ~1e6 beside the bias
+    column of ones). The loss is detected once, after the Newton loop: non-finite weights or curvature, a
+    neuron left above ``tol`` although Newton stopped before ``max_iter``, or (in a float32 fit) a
+    Jacobi-scaled Hessian condition number above ``1e6``. Then, with a :class:`ConvergenceWarning` that says
+    so (when ``warn``):
+
+    * in float64 with ``fast_hessian=True``, Newton is rerun from the start with float64 Hessians;
+    * when JAX runs in float32 (its default), the whole fit is rerun in float64, with float64 Hessians, inside
+      the ``jax.enable_x64(True)`` context manager. Float64 is enabled only inside that context: the global
+      JAX setting is unchanged afterwards, and the result's parameters and standard errors are the float64
+      optimum rounded to float32 (covariance and log-likelihoods stay float64 NumPy arrays). A ``tol`` left
+      at ``None`` takes the float64 default there.
     """
-    net.check_data(data)
+    given = dict(prior=prior, init=init, max_iter=max_iter, tol=tol, lbfgs_max_iter=lbfgs_max_iter, design=design,
+                 progress=progress, warn=warn, fast_hessian=fast_hessian)
+    net.check_data(data, design=design)
     max_iter = positive_int("max_iter", max_iter)
     precision_np = _check_prior(prior, net)
     dtype = jnp.result_type(float)
@@ -462,13 +552,32 @@ def fit_map(
 
     hessian_design = design.astype(jnp.float32) if (fast_hessian and dtype == jnp.float64) else design
     bar = tqdm(total=max_iter, desc="Newton", disable=(None if progress is None else not progress), leave=False)
-    weights, n_iterations, _ = _newton_loop(design, hessian_design, counts, weights, precision, maskf, observation,
-                                            tol, max_iter, bar)
+    start = weights
+    weights, n_iterations, stalled = _newton_loop(design, hessian_design, counts, weights, precision, maskf,
+                                                  observation, tol, max_iter, bar)
     bar.close()
 
     # The Laplace covariance needs the Hessian in full working precision (float32 block products would cost
     # ~1e-6 relative accuracy), so the final curvature uses the working-precision design.
     _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
+    if hessian_design.dtype != jnp.float64:  # checked once, on the result: nothing added to the Newton loop
+        reason = _precision_loss(net, weights, hessian, decrement, tol, stalled, n_iterations, max_iter,
+                                 check_condition=dtype != jnp.float64)
+        if reason and dtype != jnp.float64:
+            return _refit_in_float64(net, data, reason, **given)
+        if reason:
+            if warn:
+                warnings.warn(
+                    f"fit_map: the float32 Newton Hessians (fast_hessian=True) lost precision on these data "
+                    f"({reason}; largest count {float(np.max(data.counts)):.6g} per bin), so Newton was rerun "
+                    "from the start with float64 Hessians. Pass fast_hessian=False to skip the float32 attempt.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+            weights, more_iterations, _ = _newton_loop(design, design, counts, start, precision, maskf,
+                                                       observation, tol, max_iter, None)
+            n_iterations = n_iterations + more_iterations
+            _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
     converged = np.asarray(decrement) <= tol
     solver = ["newton"] * net.n_neurons
     if not converged.all():

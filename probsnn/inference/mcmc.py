@@ -118,7 +118,7 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
 
     if float64:
         numpyro.enable_x64()
-    net.check_data(data)
+    net.check_data(data, design=design)
     num_warmup = check_int("num_warmup", num_warmup, minimum=0)
     num_samples = positive_int("num_samples", num_samples)
     num_chains = positive_int("num_chains", num_chains)

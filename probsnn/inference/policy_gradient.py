@@ -190,8 +190,42 @@ class FirstToSpikePolicy:
         logp = logp + jnp.where(spiked, -jnp.log(jnp.maximum(n_first, 1.0)), none_logp)
         return Decision(action, logp, score, t_first + 1, n_spk, spiked)
 
+    def check_inputs(self, params: GLMParams, observation) -> None:
+        """Validate concrete inputs of :meth:`decide`: ``params`` of this network's shapes and finite, and an
+        ``observation`` the encoder can code (a state index in ``[0, n_states)`` for a one-hot encoder; finite
+        values of the encoder's shape otherwise). Traced values (under ``jax.jit``/``vmap``) pass unchecked.
+
+        A population encoder's ``[low, high]`` is the span of its receptive fields, not a hard range (values
+        outside fire its tail neurons less, see :class:`~probsnn.encoding.PopulationEncoder`), so it is not
+        enforced.
+        """
+        from .._checks import check_finite_entries, check_int, concrete
+
+        self.net.check_params(params)
+        value = concrete(observation)
+        if value is None:
+            return
+        n_states = getattr(self.encoder, "n_states", None)
+        if n_states is not None:  # a discrete observation: a state index
+            if value.ndim != 0:
+                raise ValueError(f"observation must be one state index (an integer in [0, {n_states})), got an "
+                                 f"array of shape {value.shape}.")
+            check_int("observation (state index)", value.item(), minimum=0, maximum=n_states - 1)
+            return
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"observation must be numbers, got dtype {value.dtype}.")
+        low = getattr(self.encoder, "low", None)
+        if low is not None and value.shape != np.shape(low) and not (value.ndim == 0 and np.size(low) == 1):
+            raise ValueError(f"observation must have shape {np.shape(low)} (one value per encoded dimension), "
+                             f"got shape {value.shape}.")
+        check_finite_entries("observation", value)
+
     def decide(self, params: GLMParams, key, observation) -> Decision:
-        """Encode ``observation`` (fresh network state per decision) and run the race."""
+        """Encode ``observation`` (fresh network state per decision) and run the race.
+
+        Concrete inputs are validated first (:meth:`check_inputs`); traced ones (under ``jax.jit``) are not.
+        """
+        self.check_inputs(params, observation)
         k_enc, k_race = jax.random.split(key)
         inputs = self.encoder.encode(k_enc, observation, self.n_steps).astype(params.bias.dtype)
         return self.race(params, k_race, inputs)
@@ -247,6 +281,7 @@ class FirstToSpikePolicy:
     def greedy_action(self, params: GLMParams, key, observation, n_votes: int = 64):
         """Most probable action: exact (:meth:`action_probabilities` on the encoder's mean input) without
         latents, else the most frequent action over ``n_votes`` sampled races."""
+        self.check_inputs(params, observation)
         if self.net.n_latent == 0:
             prob = self.encoder.probabilities(observation).astype(params.bias.dtype)
             inputs = jnp.broadcast_to(prob, (self.n_steps,) + prob.shape)

@@ -44,6 +44,19 @@ def _make_guide(guide, model, init_strategy):
     return table[guide](model, **kwargs)
 
 
+def _raise_diverged(losses, learning_rate, num_steps):
+    """The optimiser diverged (a NaN/inf ELBO or guide parameters): one ValueError, before NumPyro draws from an
+    invalid guide."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    where = (f"the ELBO became non-finite at step {int(bad[0])} of {num_steps}" if bad.size
+             else "the guide's parameters became non-finite")
+    raise ValueError(
+        f"fit_svi diverged: {where} (learning_rate={learning_rate:g}); Adam's steps are too large for this "
+        f"posterior. Lower learning_rate (the default is 0.01) and, if needed, raise "
+        "num_steps."
+    )
+
+
 def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learning_rate: float = 0.01,
             num_particles: int = 1, num_samples: int = 1000, seed: int = 0, init="map",
             log_likelihood="bin", posterior_predictive: bool = False, design=None, progress=None,
@@ -66,7 +79,14 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
         Start the guide's location at a weakly regularised MAP fit (fast convergence) or NumPyro's default.
     log_likelihood, posterior_predictive, design, progress : as in :func:`probsnn.fit_nuts`.
     warn : bool
-        Warn when the ELBO is not finite or still improving by more than 1 nat per 100 steps at the end.
+        Warn when the ELBO is still improving by more than 1 nat per 100 steps at the end.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments or data (before any fitting), and when the optimisation diverges (a non-finite ELBO,
+        typically a too large ``learning_rate``): the message gives the step and says to lower
+        ``learning_rate``; nothing is drawn from the broken guide.
 
     Returns
     -------
@@ -83,7 +103,7 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
     from ..models.priors import GaussianPrior
     from .map import fit_map
 
-    net.check_data(data)
+    net.check_data(data, design=design)
     num_steps = positive_int("num_steps", num_steps)
     num_particles = positive_int("num_particles", num_particles)
     num_samples = check_int("num_samples", num_samples, minimum=2)
@@ -114,12 +134,11 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
     result = svi.run(key_fit, num_steps, design, counts, net=net, priors=priors_r, progress_bar=bool(show))
     losses = np.asarray(result.losses)
     fit_time = time.perf_counter() - t0
+    params_finite = all(bool(np.all(np.isfinite(np.asarray(v)))) for v in jax.tree.leaves(result.params))
+    if not (np.all(np.isfinite(losses)) and params_finite):
+        _raise_diverged(losses, learning_rate, num_steps)
     if warn:
-        tail = losses[-max(10, num_steps // 10):]
-        if not np.all(np.isfinite(tail)):
-            warnings.warn("SVI: the ELBO is not finite; lower learning_rate or check the priors.",
-                          ConvergenceWarning, stacklevel=2)
-        elif len(losses) >= 200 and (np.mean(losses[-200:-100]) - np.mean(losses[-100:])) > 1.0:
+        if len(losses) >= 200 and (np.mean(losses[-200:-100]) - np.mean(losses[-100:])) > 1.0:
             warnings.warn("SVI: the ELBO was still improving at the end; raise num_steps.", ConvergenceWarning,
                           stacklevel=2)
     from numpyro import handlers

@@ -46,9 +46,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import concrete, non_negative_int, positive_int
+from .._checks import check_finite_entries, concrete, first_index, non_negative_int, positive_int
 from ..basis import Basis, causal_convolve
-from ..data import SpikeData
+from ..data import MAX_COUNT_PER_BIN, SpikeData
 from .observation import make_observation
 
 __all__ = ["GLMParams", "GLMState", "StepInput", "StepOutput", "GLMNetwork", "LatentGLMNetwork"]
@@ -268,7 +268,9 @@ class GLMNetwork:
     @cached_property
     def feature_mask(self) -> np.ndarray:
         """Bool ``[N, F]``: which entries of each neuron's flat weight vector are free parameters."""
-        return np.asarray(self.flatten(GLMParams(*(np.asarray(m) for m in self.param_mask)))) > 0
+        mask, n = self.param_mask, self.n_neurons  # the layout of flatten, in NumPy (any JAX precision)
+        return np.concatenate([mask.stimulus_weights.reshape(n, -1), mask.coupling_weights.reshape(n, -1),
+                               mask.bias[:, None]], axis=1) > 0
 
     @property
     def n_free_parameters(self) -> int:
@@ -317,8 +319,8 @@ class GLMNetwork:
             if shape != ref.shape:
                 raise ValueError(f"params.{field} has shape {shape}, expected {ref.shape} for this network.")
             value = concrete(value)
-            if value is not None and not np.all(np.isfinite(value)):
-                raise ValueError(f"params.{field} contains non-finite values.")
+            if value is not None:
+                check_finite_entries(f"params.{field}", value)
         return params
 
     def flatten(self, params: GLMParams):
@@ -353,10 +355,37 @@ class GLMNetwork:
         return out
 
     # ============================================================== parallel mode
-    def check_data(self, data: SpikeData) -> SpikeData:
-        """Check that ``data`` fits this network (neurons, stimulus dims, binary spikes for Bernoulli)."""
+    def check_data(self, data: SpikeData, design=None) -> SpikeData:
+        """Check that ``data`` fits this network (neurons, stimulus dims, binary spikes for Bernoulli).
+
+        The entry validation of every fitter (``fit_map``, ``fit_laplace``, ``fit_nuts``, ``fit_svi``): it runs
+        on concrete values before any jitted code. The counts and stimulus are checked finite again (a
+        :class:`SpikeData`'s arrays may have been edited in place since it was built), and a precomputed
+        ``design`` (the fitters' ``design=`` argument) must have shape ``(T, n_features)`` and be finite; a NaN or
+        inf is reported with the argument's name and the index of its first bad entry.
+        """
         if not isinstance(data, SpikeData):
             raise TypeError(f"data must be a probsnn.SpikeData, got {type(data).__name__}.")
+        fix = "; remove or impute them (SpikeData refuses them when it is built)"
+        check_finite_entries("data.counts", data.counts, fix)
+        if data.stimulus is not None:
+            check_finite_entries("data.stimulus", data.stimulus, fix)
+        if design is not None:
+            shape = tuple(np.shape(design))
+            if shape != (data.n_bins, self.n_features):
+                raise ValueError(f"design has shape {shape}, expected {(data.n_bins, self.n_features)} "
+                                 "(bins, features): pass net.design_matrix(data) for this network and data.")
+            values = concrete(design)
+            with np.errstate(over="ignore", invalid="ignore"):  # one reduction first: NaN/inf propagate into it
+                suspect = values is not None and values.dtype.kind in "fc" and not np.isfinite(np.sum(values))
+            if suspect:
+                bad = first_index(~np.isfinite(values))
+                if bad is not None:
+                    raise ValueError(
+                        f"design contains a non-finite value ({values[bad]}) at index {bad}: bin {bad[0]}, feature "
+                        f"{bad[1]} ({self.feature_names()[bad[1]]!r}); pass net.design_matrix(data), or fix the "
+                        "data it was computed from."
+                    )
         if data.n_neurons != self.n_neurons:
             hint = (f" The parallel mode needs every spike that feeds the potential, latent ones included; for "
                     f"recordings of the {self.n_visible} visible neurons use the sequential mode (sample, "
@@ -618,7 +647,24 @@ class GLMNetwork:
         -------
         spikes : jax.Array, shape (T, N)
         potentials : jax.Array, shape (T, N)
+
+        Warns
+        -----
+        RuntimeWarning
+            When the network is explosive: a potential exceeds the observation's ``safe_potential_bound`` (a
+            Poisson mean above ``MAX_COUNT_PER_BIN = 2**24`` spikes per bin, where the sampled counts leave the
+            range of a recording and finally saturate at the int64 maximum). The outputs are still returned (the
+            potentials are exact for the sampled path); :meth:`simulate_data` raises instead. Checked on concrete
+            outputs only: under ``jax.jit`` nothing is checked.
         """
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, initial_history)
+        explosion = self._explosion(spikes, potentials)
+        if explosion:
+            warnings.warn(explosion, RuntimeWarning, stacklevel=2)
+        return spikes, potentials
+
+    def _simulate(self, params, key, n_steps, stimulus, initial_history):
+        """:meth:`simulate` without the check of its outputs."""
         if self.n_stimulus_dims == 0 and stimulus is not None:
             raise ValueError("this network has no stimulus filters; do not pass a stimulus.")
         dtype = jnp.result_type(float)
@@ -633,10 +679,42 @@ class GLMNetwork:
         _, out = self.sample(params, key, stimulus, None, n_steps, state)
         return out.spikes, out.potential
 
+    def _explosion(self, spikes, potentials) -> str:
+        """Why a simulated run exploded (empty when it did not): a potential beyond the observation's
+        ``safe_potential_bound`` (its mean count would exceed ``MAX_COUNT_PER_BIN``), not finite, or a count above
+        that maximum. Checks concrete outputs only (under ``jax.jit`` the values are traced: nothing to check).
+        """
+        spikes, potentials = concrete(spikes), concrete(potentials)
+        if spikes is None or potentials is None:
+            return ""
+        bound = self.observation.safe_potential_bound
+        exploded = ~np.isfinite(potentials) | (potentials > bound) | ~(spikes <= MAX_COUNT_PER_BIN)
+        where = first_index(exploded)
+        if where is None:
+            return ""
+        t, i = where
+        return (
+            f"the network is explosive (runaway excitation): at bin {t} neuron {self.neuron_names[i]!r} has "
+            f"potential {potentials[t, i]:.4g} and {spikes[t, i]:.4g} spikes, beyond the safe bound "
+            f"{bound:.4g} of the {self.observation.name} observation (a mean of more than MAX_COUNT_PER_BIN = "
+            f"2**24 spikes per bin: the counts overflow). Spikes feed back through positive self-history or "
+            "coupling weights faster than they decay; make params.coupling_weights smaller (more negative "
+            "self-history, weaker positive coupling) or lower the bias and the stimulus weights."
+        )
+
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
                       dt: float = 0.001) -> SpikeData:
-        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached)."""
-        spikes, _ = self.simulate(params, key, n_steps, stimulus)
+        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached).
+
+        Raises
+        ------
+        ValueError
+            When the network is explosive (see :meth:`simulate`): its counts are no spike data.
+        """
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, None)
+        explosion = self._explosion(spikes, potentials)
+        if explosion:
+            raise ValueError(explosion)
         return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names)
 
 

@@ -9,7 +9,10 @@ An observation model is all a learner knows about the noise (as NeMoS's ``observ
   local learning rule (three-factor VI, policy gradient, streaming);
 * ``inverse_link(mean)``: the potential with that mean (for initial intercepts), and ``mean_bounds``, the open
   interval a mean must lie in;
-* ``sample(key, potential)`` and ``numpyro_distribution(potential)``.
+* ``sample(key, potential)`` and ``numpyro_distribution(potential)``;
+* ``safe_potential_bound``: the potential above which the mean count exceeds
+  :data:`probsnn.data.MAX_COUNT_PER_BIN` (``2**24``) spikes per bin, i.e. the sampled counts overflow what a
+  recording can hold (``inf`` for Bernoulli, whose counts are bounded).
 
 MAP fitting, NUTS, SVI, Laplace, synaptic sampling and the online rules call these; none of them branches on
 the family.
@@ -32,6 +35,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import validate_sample
 
 from .._checks import one_of, positive_float
+from ..data import MAX_COUNT_PER_BIN
 
 __all__ = ["PoissonObservation", "BernoulliObservation", "PoissonLogRate", "make_observation"]
 
@@ -57,10 +61,17 @@ class PoissonObservation:
     def mean(self, potential):
         return jnp.exp(potential) if self.link == "exp" else jax.nn.softplus(potential)
 
+    @property
+    def safe_potential_bound(self) -> float:
+        """The potential whose mean is ``MAX_COUNT_PER_BIN`` spikes per bin: ``log(2**24)`` (about 16.6) for
+        the exp link, about ``2**24`` for softplus. Above it a network is explosive (its counts overflow)."""
+        return float(self.inverse_link(float(MAX_COUNT_PER_BIN)))
+
     def inverse_link(self, mean):
-        """The potential whose mean is ``mean`` (counts per bin > 0): ``log(mean)`` or ``log(expm1(mean))``."""
+        """The potential whose mean is ``mean`` (counts per bin > 0): ``log(mean)`` or ``log(expm1(mean))``
+        (evaluated as ``mean + log(-expm1(-mean))``, which does not overflow for large means)."""
         mean = np.asarray(mean, dtype=np.float64)
-        return np.log(mean) if self.link == "exp" else np.log(np.expm1(mean))
+        return np.log(mean) if self.link == "exp" else mean + np.log(-np.expm1(-mean))
 
     def log_prob(self, counts, potential):
         return self.unnormalised_log_prob(counts, potential) - jax.scipy.special.gammaln(counts + 1.0)
@@ -113,6 +124,9 @@ class BernoulliObservation:
 
     def mean(self, potential):
         return jax.nn.sigmoid(potential / self.temperature)
+
+    #: Bernoulli counts are 0 or 1 whatever the potential: no potential makes them overflow.
+    safe_potential_bound = math.inf
 
     def inverse_link(self, mean):
         """The potential whose spike probability is ``mean`` in (0, 1): ``temperature * logit(mean)``."""
