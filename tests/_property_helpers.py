@@ -4,7 +4,7 @@ import math
 
 import jax
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 # Validation-only paths are cheap: many examples. Paths that run jitted code: few, with fixed shapes.
@@ -12,6 +12,10 @@ CHEAP = settings(max_examples=100, deadline=None, derandomize=True)
 MEDIUM = settings(max_examples=30, deadline=None, derandomize=True)
 JITTED = settings(max_examples=8, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])  # each example runs a (cached) jitted kernel
+
+# A known defect (strict xfail): a few examples, no shrinking (the reproducer is in the xfail reason).
+XFAIL = settings(max_examples=5, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+                 report_multiple_bugs=False)
 
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 # Things that are not numbers at all: strings, None, containers, objects, bools (refused as numbers).
