@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_float, non_negative_int, one_of, positive_float, positive_int
+from ._checks import check_float, concrete, non_negative_int, one_of, positive_float, positive_int
 
 __all__ = [
     "Basis",
@@ -60,7 +60,10 @@ class Basis:
     name: str = "basis"
 
     def __post_init__(self) -> None:
-        matrix = np.asarray(self.matrix, dtype=np.float64)
+        try:
+            matrix = np.asarray(self.matrix, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"a basis matrix must be an array of numbers, got {type(self.matrix).__name__}.") from None
         if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
             raise ValueError(f"a basis matrix must have shape (n_lags, n_basis), got {matrix.shape}.")
         if not np.all(np.isfinite(matrix)):
@@ -205,6 +208,21 @@ def _causal_convolve(signal, matrix, lag_offset: int, method: str):
     return jnp.transpose(out, (2, 0, 1))  # [T, C, B]
 
 
+def _check_signal(signal):
+    """``signal`` as a ``(T, C)`` JAX array with ``T, C >= 1``, checked numeric and finite when concrete."""
+    array = concrete(signal)
+    if array is not None and (array.dtype.kind not in "biuf"):
+        raise ValueError(f"signal must be an array of real numbers, got dtype {array.dtype}.")
+    signal = jnp.asarray(signal)
+    if signal.ndim == 1:
+        signal = signal[:, None]
+    if signal.ndim != 2 or signal.shape[0] < 1 or signal.shape[1] < 1:
+        raise ValueError(f"signal must have shape (T, C) with T, C >= 1 (time-major), got {signal.shape}.")
+    if array is not None and not np.all(np.isfinite(array)):
+        raise ValueError("signal contains non-finite values (NaN or inf); the filtered features would be NaN.")
+    return signal
+
+
 def causal_convolve(signal, basis: Basis, method: str = "auto"):
     r"""Causal convolution of a time-major signal with every function of a basis.
 
@@ -222,15 +240,16 @@ def causal_convolve(signal, basis: Basis, method: str = "auto"):
     Returns
     -------
     jax.Array, shape (T, C, n_basis)
+
+    Raises
+    ------
+    ValueError
+        If ``signal`` (when concrete) is not numeric, holds NaN or inf, or is not ``(T, C)`` with ``T, C >= 1``.
     """
     if not isinstance(basis, Basis):
         raise TypeError(f"basis must be a probsnn.basis.Basis, got {type(basis).__name__}.")
     one_of("method", method, ("auto", "direct", "fft"))
-    signal = jnp.asarray(signal)
-    if signal.ndim == 1:
-        signal = signal[:, None]
-    if signal.ndim != 2:
-        raise ValueError(f"signal must have shape (T, C), got {signal.shape}.")
+    signal = _check_signal(signal)
     if method == "auto":
         method = "fft" if basis.n_lags > 256 else "direct"
     if basis.lag_offset >= signal.shape[0]:

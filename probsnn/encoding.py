@@ -64,9 +64,17 @@ __all__ = [
 ]
 
 
+def _numeric(name, value):
+    """``value`` as a JAX array, refusing (when concrete) anything that is not an array of real numbers."""
+    array = concrete(value)
+    if array is not None and array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r} (dtype {array.dtype}).")
+    return jnp.asarray(value)
+
+
 def _unit_values(values, name="values"):
     """``values`` as a JAX array, checked finite and in ``[0, 1]`` when concrete."""
-    values = jnp.asarray(values)
+    values = _numeric(name, values)
     array = concrete(values)
     if array is not None:
         if not np.all(np.isfinite(array)):
@@ -247,12 +255,15 @@ def population(key, values, n_steps: int, n_neurons: int, low: float = 0.0, high
     jax.Array
         Spikes ``[n_steps, *values.shape, n_neurons]``.
     """
-    values = jnp.asarray(values)
+    low, high = check_float("low", low), check_float("high", high)
+    centres, spacing = population_centres(n_neurons, low, high)
+    width = spacing if width is None else positive_float("width", width)
+    p_max = check_float("p_max", p_max, 0.0, 1.0, low_open=True)
+    n_steps = positive_int("n_steps", n_steps)
+    values = _numeric("values", values)
     array = concrete(values)
     if array is not None and not (np.all(np.isfinite(array)) and np.all(array >= low) and np.all(array <= high)):
         raise ValueError(f"values must be finite and lie in [low, high] = [{low}, {high}].")
-    centres, spacing = population_centres(n_neurons, low, high)
-    width = spacing if width is None else positive_float("width", width)
     prob = _gaussian_receptive_fields(values, jnp.asarray(centres), width, p_max)
     return rate_bernoulli(key, prob, n_steps, 1.0, 0.0, dtype)
 
@@ -309,7 +320,14 @@ class OneHotEncoder(_RateCodedObservation):
         return f"OneHotEncoder(n_states={self.n_states}, rate={self.rate})"
 
     def probabilities(self, observation):
-        """``rate * one_hot(observation)``, ``[n_states]``."""
+        """``rate * one_hot(observation)``, ``[n_states]``; a concrete ``observation`` must be a state index in
+        ``[0, n_states)`` (a ``ValueError`` otherwise: an out-of-range index is never encoded as silence)."""
+        array = concrete(observation)
+        if array is not None:
+            if array.dtype.kind not in "biuf" or array.ndim != 0:
+                raise ValueError(f"observation must be a state index (an integer scalar), got {observation!r}.")
+            if not (np.isfinite(array) and array == np.round(array) and 0 <= array < self.n_states):
+                raise ValueError(f"observation must be a state index in [0, {self.n_states}), got {observation!r}.")
         return self.rate * jax.nn.one_hot(observation, self.n_states)
 
 
@@ -339,7 +357,11 @@ class PopulationEncoder(_RateCodedObservation):
     """
 
     def __init__(self, low, high, n_per_dim: int = 8, p_max: float = 1.0, stochastic: bool = True):
-        low, high = np.atleast_1d(np.asarray(low, float)), np.atleast_1d(np.asarray(high, float))
+        try:
+            low, high = np.atleast_1d(np.asarray(low, float)), np.atleast_1d(np.asarray(high, float))
+        except (TypeError, ValueError):
+            raise ValueError(f"low and high must be numbers or 1-d arrays of numbers, got low={low!r}, "
+                             f"high={high!r}.") from None
         if low.shape != high.shape or low.ndim != 1:
             raise ValueError(f"low and high must be 1-d of equal length, got shapes {low.shape}, {high.shape}.")
         self.n_per_dim = check_int("n_per_dim", n_per_dim, minimum=2)
@@ -355,14 +377,33 @@ class PopulationEncoder(_RateCodedObservation):
                 f"stochastic={self.stochastic})")
 
     def probabilities(self, observation):
-        """Receptive-field firing probabilities ``[D * n_per_dim]`` of the observation ``[D]``."""
-        obs = jnp.asarray(observation)
+        """Receptive-field firing probabilities ``[D * n_per_dim]`` of the observation ``[D]`` (checked finite and of
+        shape ``[D]`` when concrete)."""
+        obs = _numeric("observation", observation)
+        if jnp.shape(obs) != self.low.shape and not (self.low.size == 1 and jnp.ndim(obs) == 0):
+            raise ValueError(f"observation must have shape {self.low.shape} (one value per dimension), "
+                             f"got {jnp.shape(obs)}.")
+        array = concrete(obs)
+        if array is not None and not np.all(np.isfinite(array)):
+            raise ValueError(f"observation must be finite, got {observation!r}.")
+        obs = jnp.reshape(obs, self.low.shape)
         centres = jnp.asarray(self.centres, obs.dtype)
         widths = jnp.asarray(self.widths, obs.dtype)[:, None]
         return _gaussian_receptive_fields(obs, centres, widths, self.p_max).reshape(-1)
 
 
 # ================================================================ decoders of spikes into labels or values
+def _check_spikes(spikes):
+    """``spikes`` ``[T, ..., C]`` (``T, C >= 1``) as a JAX array; when concrete, checked finite and non-negative."""
+    spikes = _numeric("spikes", spikes)
+    if spikes.ndim < 2 or spikes.shape[0] < 1 or spikes.shape[-1] < 1:
+        raise ValueError(f"spikes must be time-major [T, ..., C] with T, C >= 1, got shape {spikes.shape}.")
+    array = concrete(spikes)
+    if array is not None and not (np.all(np.isfinite(array)) and np.all(array >= 0)):
+        raise ValueError("spikes must be finite, non-negative spike counts.")
+    return spikes
+
+
 def rate_decode(spikes, scores=None):
     r"""Rate decoding: the class whose neuron spiked most, :math:`\hat y = \arg\max_c \sum_t s_{t,c}`.
 
@@ -379,7 +420,7 @@ def rate_decode(spikes, scores=None):
     jax.Array
         Classes ``[...]``.
     """
-    spikes = jnp.asarray(spikes)
+    spikes = _check_spikes(spikes)
     counts = spikes.sum(0)
     if scores is not None:
         scores = jnp.asarray(scores)
@@ -404,7 +445,7 @@ def first_to_spike_decode(spikes):
     jax.Array
         Classes ``[...]`` (``-1``: no spike).
     """
-    spikes = jnp.asarray(spikes)
+    spikes = _check_spikes(spikes)
     n_steps = spikes.shape[0]
     t = jnp.arange(n_steps).reshape((n_steps,) + (1,) * (spikes.ndim - 1))
     first = jnp.min(jnp.where(spikes > 0, t, n_steps), axis=0)  # [..., C]
@@ -429,7 +470,7 @@ def population_decode(spikes, centres):
     jax.Array
         Values ``[...]``. Raises (on concrete input) when a population never spiked rather than return NaN.
     """
-    counts = jnp.asarray(spikes).sum(0)
+    counts = _check_spikes(spikes).sum(0)
     total = counts.sum(-1)
     total_array = concrete(total)
     if total_array is not None and np.any(total_array == 0):

@@ -99,6 +99,9 @@ def per_neuron_params(cls, n_neurons, values, dtype):
     n = positive_int("n_neurons", n_neurons)
     dtype = dtype or jnp.result_type(float)
     for name, value in zip(cls._fields, values):
+        array = concrete(value)
+        if isinstance(value, (bool, np.bool_, str)) or (array is not None and array.dtype.kind not in "iuf"):
+            raise ValueError(f"{name} must be a number or a ({n},) array of numbers, got {value!r}.")
         if np.ndim(value) not in (0, 1) or (np.ndim(value) == 1 and np.shape(value)[0] != n):
             raise ValueError(f"{name} must be a scalar or have shape ({n},), got shape {np.shape(value)}.")
     return cls(*(jnp.full((n,), v, dtype) if np.ndim(v) == 0 else jnp.asarray(v, dtype) for v in values))

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import concrete, positive_int
+from .._checks import check_float, concrete, positive_int
 from .base import Neuron
 
 __all__ = ["FeedForwardParams", "RecurrentParams", "check_inputs", "input_currents", "feedforward_layer",
@@ -163,10 +163,20 @@ def _weights(key, n_in, n_out, scale, dtype):
     return scale * jax.random.normal(key, (n_in, n_out), dtype) / math.sqrt(n_in)
 
 
+def _n_neurons(neuron_params) -> int:
+    """Number of neurons of per-neuron parameters (a NamedTuple of ``(N,)`` arrays, e.g. ``lif_params(N)``)."""
+    leaves = jax.tree_util.tree_leaves(neuron_params)
+    if not hasattr(neuron_params, "_fields") or not leaves or np.ndim(leaves[0]) != 1:
+        raise ValueError(f"neuron_params must be per-neuron parameters such as lif_params(n_neurons), got "
+                         f"{type(neuron_params).__name__}.")
+    return int(np.shape(leaves[0])[0])
+
+
 def init_feedforward(key, n_inputs: int, neuron_params, weight_scale: float = 1.0, dtype=None) -> FeedForwardParams:
     """Dense layer with weights :math:`\\mathcal N(0, \\text{scale}^2/n_\\text{in})` and the given neuron params."""
     n_inputs = positive_int("n_inputs", n_inputs)
-    n = np.shape(jax.tree_util.tree_leaves(neuron_params)[0])[0]
+    weight_scale = check_float("weight_scale", weight_scale, low=0.0)
+    n = _n_neurons(neuron_params)
     dtype = dtype or jnp.result_type(float)
     return FeedForwardParams(_weights(key, n_inputs, n, weight_scale, dtype), neuron_params)
 
@@ -176,7 +186,9 @@ def init_recurrent(
 ) -> RecurrentParams:
     """Recurrent layer; recurrent weights :math:`\\mathcal N(0, \\text{rscale}^2/N)` with a zero diagonal."""
     n_inputs = positive_int("n_inputs", n_inputs)
-    n = np.shape(jax.tree_util.tree_leaves(neuron_params)[0])[0]
+    weight_scale = check_float("weight_scale", weight_scale, low=0.0)
+    recurrent_scale = check_float("recurrent_scale", recurrent_scale, low=0.0)
+    n = _n_neurons(neuron_params)
     dtype = dtype or jnp.result_type(float)
     k1, k2 = jax.random.split(key)
     recurrent = _weights(k2, n, n, recurrent_scale, dtype) * (1.0 - jnp.eye(n, dtype=dtype))
