@@ -22,8 +22,8 @@ Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL a
 (:mod:`probsnn.neurons`, :mod:`probsnn.inference`); :mod:`probsnn.conversion` turns ANNs into rate and
 few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
 
-Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``checkpoint``, ``encoding`` -> ``neurons`` ->
-``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
+Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``checkpoint``, ``encoding`` ->
+``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
 ``envs`` -> ``cli``. Nothing imports upward.
 """
 
