@@ -116,10 +116,19 @@ def posterior_filters(net, params) -> dict:
 
 
 def _check_block(log_likelihood, n_bins):
-    if log_likelihood in (None, False):
+    """Block size in bins of the pointwise log-likelihood (None: none is stored), checked against ``n_bins``.
+
+    Only ``None`` and ``False`` mean "none" (an identity test: ``0`` and ``0.0`` equal ``False`` but are block
+    sizes, refused as below 1).
+    """
+    if log_likelihood is None or (isinstance(log_likelihood, (bool, np.bool_)) and not log_likelihood):
         return None
     if log_likelihood in ("bin", True):
         return 1
+    number = isinstance(log_likelihood, (int, float, np.integer, np.floating))
+    if number and not isinstance(log_likelihood, (bool, np.bool_)) and not log_likelihood >= 1:
+        raise ValueError(f"log_likelihood block size must be between 1 and the number of bins ({n_bins}), "
+                         f"got {log_likelihood}.")
     if isinstance(log_likelihood, (int, np.integer)) and not isinstance(log_likelihood, bool):
         if not 1 <= log_likelihood <= n_bins:
             raise ValueError(f"log_likelihood block size must be between 1 and the number of bins ({n_bins}), "

@@ -119,21 +119,6 @@ def _unflatten_batched(net, flat):
     return out
 
 
-def check_log_likelihood(log_likelihood, n_bins: int):
-    """The block size of the pointwise log-likelihood (``idata._check_block``), refusing a block of 0 bins.
-
-    ``0 == False``, so ``_check_block`` alone reads ``log_likelihood=0`` (or ``0.0``) as "no log-likelihood"; a
-    block size must be between 1 and ``n_bins``.
-    """
-    from .idata import _check_block
-
-    number = isinstance(log_likelihood, (int, float, np.integer, np.floating))
-    if number and not isinstance(log_likelihood, (bool, np.bool_)) and not log_likelihood >= 1:
-        raise ValueError(f"log_likelihood block size must be between 1 and the number of bins ({n_bins}), "
-                         f"got {log_likelihood}.")
-    return _check_block(log_likelihood, n_bins)
-
-
 def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 1000, num_chains: int = 1,
                       seed: int = 0, log_likelihood="bin", posterior_predictive: bool = False, design=None,
                       progress=None):
@@ -162,14 +147,14 @@ def laplace_posterior(net, data, fit=None, priors=None, *, num_samples: int = 10
     arviz.InferenceData
         ``num_chains`` chains of independent draws; ``attrs["method"] == "laplace"``.
     """
-    from .idata import to_inference_data
+    from .idata import _check_block, to_inference_data
     from .map import MAPResult
 
     net.check_data(data, design=design)
     num_samples = check_int("num_samples", num_samples, minimum=2)
     num_chains = positive_int("num_chains", num_chains)
     seed = check_int("seed", seed, minimum=0)
-    check_log_likelihood(log_likelihood, data.n_bins)  # before the (possibly long) fit, not after it
+    _check_block(log_likelihood, data.n_bins)  # before the (possibly long) fit, not after it
     if fit is not None and not isinstance(fit, MAPResult):
         raise TypeError(f"fit must be a probsnn.MAPResult, got {type(fit).__name__}.")
     start = time.perf_counter()

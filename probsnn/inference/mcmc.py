@@ -29,8 +29,8 @@ import numpy as np
 from .._checks import check_float, check_int, one_of, positive_int
 from ..data import SpikeData
 from ..diagnostics import check_convergence
-from .idata import init_values_from_map, to_inference_data
-from .laplace import check_log_likelihood, gaussian_precision, mode_and_covariance, resolve_priors
+from .idata import _check_block, init_values_from_map, to_inference_data
+from .laplace import gaussian_precision, mode_and_covariance, resolve_priors
 
 __all__ = ["fit_nuts"]
 
@@ -127,7 +127,7 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
     one_of("chain_method", chain_method, _CHAIN_METHODS)
     check_float("target_accept_prob", target_accept_prob, 0.0, 1.0, low_open=True, high_open=True)
     seed = check_int("seed", seed, minimum=None)  # before the MAP start and the sampler, not at PRNGKey(seed)
-    check_log_likelihood(log_likelihood, data.n_bins)
+    _check_block(log_likelihood, data.n_bins)
     priors_r = resolve_priors(priors)
     gaussian = gaussian_precision(net, priors_r) is not None
     if mass is None:
