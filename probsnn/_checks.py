@@ -21,6 +21,7 @@ __all__ = [
     "one_of",
     "finite_array",
     "first_index",
+    "first_non_finite",
     "check_finite_entries",
     "positive_scalar",
 ]
@@ -125,6 +126,18 @@ def first_index(mask) -> tuple[int, ...] | None:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask.ravel())), mask.shape))
 
 
+def first_non_finite(values) -> tuple[int, ...] | None:
+    """Index of the first NaN/inf entry of a concrete array in C order; None when every entry is finite (or
+    the dtype cannot hold NaN). One reduction first, with no temporary: NaN and inf propagate into the sum."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "fc":
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values)):
+            return None
+    return first_index(~np.isfinite(values))
+
+
 def check_finite_entries(name: str, array, fix: str = "") -> None:
     """Raise a ``ValueError`` naming ``name`` and the index and value of its first NaN/inf entry, if any.
 
@@ -132,17 +145,11 @@ def check_finite_entries(name: str, array, fix: str = "") -> None:
     message (e.g. ``"; remove or impute them"``). One pass over the data: for checks at the boundary only.
     """
     values = np.asarray(array)
-    if values.dtype.kind not in "fc":
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(values)):  # one reduction, no temporary: NaN and inf propagate into the sum
-            return
-    bad = ~np.isfinite(values)
-    where = first_index(bad)
+    where = first_non_finite(values)
     if where is not None:
         raise ValueError(
-            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the first ({values[where]}) at "
-            f"index {where}{fix}."
+            f"{name} contains {int(np.sum(~np.isfinite(values)))} non-finite value(s) (NaN or inf), the first "
+            f"({values[where]}) at index {where}{fix}."
         )
 
 

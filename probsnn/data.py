@@ -29,10 +29,6 @@ MAX_COUNT_PER_BIN = 2**24
 SPIKE_TIME_TOLERANCE = 1e-9
 
 
-def _first_bad_index(mask: np.ndarray) -> tuple[int, ...]:
-    return first_index(mask)
-
-
 def _is_scalar(x) -> bool:
     """True for a number (Python or NumPy scalar, 0-d array); False for a sequence or array of any length."""
     if isinstance(x, np.ndarray):
@@ -99,15 +95,15 @@ class SpikeData:
         _check_finite("counts", counts)
         negative = counts < 0
         if negative.any():
-            t, n = _first_bad_index(negative)
+            t, n = first_index(negative)
             raise ValueError(f"counts must be >= 0; found {counts[t, n]} at bin {t}, neuron {n}.")
         fractional = counts != np.round(counts)
         if fractional.any():
-            t, n = _first_bad_index(fractional)
+            t, n = first_index(fractional)
             raise ValueError(f"counts must be whole numbers; found {counts[t, n]} at bin {t}, neuron {n}.")
         too_large = counts > MAX_COUNT_PER_BIN
         if too_large.any():
-            t, n = _first_bad_index(too_large)
+            t, n = first_index(too_large)
             raise ValueError(
                 f"counts must be at most MAX_COUNT_PER_BIN = 2**24 = {MAX_COUNT_PER_BIN} spikes per bin; found "
                 f"{counts[t, n]} at bin {t}, neuron {n}. Such a count is an overflow (e.g. the output of an "
@@ -275,7 +271,7 @@ class SpikeData:
         """Raise if any bin holds more than one spike (a Bernoulli model needs 0/1 counts)."""
         multi = self.counts > 1
         if multi.any():
-            t, n = _first_bad_index(multi)
+            t, n = first_index(multi)
             raise ValueError(
                 f"a Bernoulli observation model needs binary spikes, but bin {t} of neuron "
                 f"{self.neuron_names[n]!r} holds {self.counts[t, n]} spikes ({int(multi.sum())} such bins). "

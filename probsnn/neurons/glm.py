@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_finite_entries, concrete, first_index, non_negative_int, positive_int
+from .._checks import check_finite_entries, concrete, first_index, first_non_finite, non_negative_int, positive_int
 from ..basis import Basis, causal_convolve
 from ..data import MAX_COUNT_PER_BIN, SpikeData
 from .observation import make_observation
@@ -376,16 +376,13 @@ class GLMNetwork:
                 raise ValueError(f"design has shape {shape}, expected {(data.n_bins, self.n_features)} "
                                  "(bins, features): pass net.design_matrix(data) for this network and data.")
             values = concrete(design)
-            with np.errstate(over="ignore", invalid="ignore"):  # one reduction first: NaN/inf propagate into it
-                suspect = values is not None and values.dtype.kind in "fc" and not np.isfinite(np.sum(values))
-            if suspect:
-                bad = first_index(~np.isfinite(values))
-                if bad is not None:
-                    raise ValueError(
-                        f"design contains a non-finite value ({values[bad]}) at index {bad}: bin {bad[0]}, feature "
-                        f"{bad[1]} ({self.feature_names()[bad[1]]!r}); pass net.design_matrix(data), or fix the "
-                        "data it was computed from."
-                    )
+            bad = None if values is None else first_non_finite(values)
+            if bad is not None:
+                raise ValueError(
+                    f"design contains a non-finite value ({values[bad]}) at index {bad}: bin {bad[0]}, feature "
+                    f"{bad[1]} ({self.feature_names()[bad[1]]!r}); pass net.design_matrix(data), or fix the "
+                    "data it was computed from."
+                )
         if data.n_neurons != self.n_neurons:
             hint = (f" The parallel mode needs every spike that feeds the potential, latent ones included; for "
                     f"recordings of the {self.n_visible} visible neurons use the sequential mode (sample, "
