@@ -42,7 +42,7 @@ from ._checks import non_negative_int, positive_int
 from .datasets import read_npz_arrays
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_config", "resume_checkpoint", "checkpoint_options",
-           "Checkpoint", "fingerprint", "CHECKPOINT_VERSION"]
+           "run_in_chunks", "Checkpoint", "fingerprint", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 2  # 1 was a serialised Python object stream (no longer read: loading one can execute code)
 _RESERVED = ("format", "version", "config", "n_steps", "key", "key_impl", "checksum")
@@ -359,3 +359,21 @@ def resume_checkpoint(path, kind: str, config: dict, like, key_like=None, ignore
                              "over.")
 
     return _load(path, kind, like, key_like, check)
+
+
+def run_in_chunks(progress: tuple, n_total: int, advance: Callable[[tuple], tuple], save: Callable[[tuple], None]):
+    """The checkpointed loop of a learner: ``progress = advance(progress)`` until ``n_total`` steps are done.
+
+    ``progress`` is a tuple whose last entry is the number of steps done; ``advance`` runs one chunk and returns
+    the new tuple, which replaces the old in one assignment. ``save(progress)`` is called after each chunk and,
+    on ``KeyboardInterrupt``, with the progress after the last complete chunk; the interrupt is then raised
+    again. Returns the final progress.
+    """
+    try:
+        while progress[-1] < n_total:
+            progress = advance(progress)
+            save(progress)
+    except KeyboardInterrupt:
+        save(progress)
+        raise
+    return progress

@@ -94,7 +94,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_float, finite_array, non_negative_int, one_of, positive_float, positive_int
-from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, run_in_chunks, save_checkpoint
 from ..data import SpikeData
 from ..models.glm import glm_network
 from ..models.synapses import GROUPS, SynapseParametrisation, resolve_theta_prior, retraction_weights
@@ -663,22 +663,18 @@ def _run_checkpointed(sampler: SynapticSampler, state, args, options, settings, 
     def save(progress):
         save_checkpoint(path, _CHECKPOINT_KIND, settings, {"state": progress[0], "draws": draws}, step=progress[1])
 
-    progress = (state, done)  # replaced in one assignment after each complete chunk
-    try:
-        while progress[1] < n_total:
-            current, start = progress
-            # chunks end at multiples of checkpoint_every and at the end of the warm-up
-            stop = min((start // per_chunk + 1) * per_chunk, n_total, n_warm if start < n_warm else n_total)
-            current, chunk = sampler._run_jit(current, *args, n_draws=stop - start, **options)
-            if stop > n_warm:
-                jax.tree.map(lambda buffer, leaf: buffer.__setitem__(
-                    (slice(None), slice(start - n_warm, stop - n_warm)), np.asarray(leaf)), draws, chunk)
-            progress = (current, stop)
-            save(progress)
-    except KeyboardInterrupt:
-        save(progress)
-        raise
-    return progress[0], jax.tree.map(jnp.asarray, draws)
+    def advance(progress):
+        current, start = progress
+        # chunks end at multiples of checkpoint_every and at the end of the warm-up
+        stop = min((start // per_chunk + 1) * per_chunk, n_total, n_warm if start < n_warm else n_total)
+        current, chunk = sampler._run_jit(current, *args, n_draws=stop - start, **options)
+        if stop > n_warm:
+            jax.tree.map(lambda buffer, leaf: buffer.__setitem__(
+                (slice(None), slice(start - n_warm, stop - n_warm)), np.asarray(leaf)), draws, chunk)
+        return current, stop
+
+    state, _ = run_in_chunks((state, done), n_total, advance, save)
+    return state, jax.tree.map(jnp.asarray, draws)
 
 
 def _inference_data(az, sampler: SynapticSampler, draws, stats, state, diverged, settings):

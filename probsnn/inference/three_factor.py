@@ -66,7 +66,7 @@ import numpy as np
 import optax
 
 from .._checks import check_float, concrete, one_of, positive_float, positive_int
-from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
+from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, run_in_chunks, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
 __all__ = ["ThreeFactorVI", "ThreeFactorState", "episode_statistics"]
@@ -357,21 +357,16 @@ class ThreeFactorVI:
             trees = {"params": p, "opt_state": o, "state": s, "trajectory": trajectory}
             save_checkpoint(path, "ThreeFactorVI", config, trees, step=step)
 
-        progress = (params, opt_state, state, done)  # replaced in one assignment after each complete chunk
-        try:
-            while progress[3] < n_total:
-                p, o, s, start = progress
-                stop = min(start + every, n_total)
-                p, o, s, traj = self._chunk_jit(p, o, s, stimulus[start:stop], visible[start:stop],
-                                                rewards[start:stop], keys[start:stop])
-                for buffer, leaf in zip(trajectory, traj):
-                    buffer[start:stop] = np.asarray(leaf)
-                progress = (p, o, s, stop)
-                save(progress)
-        except KeyboardInterrupt:
-            save(progress)
-            raise
-        params, opt_state, state, _ = progress
+        def advance(progress):
+            p, o, s, start = progress
+            stop = min(start + every, n_total)
+            p, o, s, traj = self._chunk_jit(p, o, s, stimulus[start:stop], visible[start:stop],
+                                            rewards[start:stop], keys[start:stop])
+            for buffer, leaf in zip(trajectory, traj):
+                buffer[start:stop] = np.asarray(leaf)
+            return p, o, s, stop
+
+        params, opt_state, state, _ = run_in_chunks((params, opt_state, state, done), n_total, advance, save)
         return params, opt_state, state, tuple(jnp.asarray(buffer) for buffer in trajectory)
 
     # ------------------------------------------------------------------ episode (batch) estimator
