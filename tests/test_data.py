@@ -176,6 +176,21 @@ def test_spike_times_on_decimal_edges_land_in_the_exact_decimal_bin():
         np.testing.assert_array_equal(data.counts[:, 0], reference, err_msg=f"dt={dt_text}, t_start={t_start_text}")
 
 
+def test_spikes_just_before_an_edge_of_a_long_recording_stay_in_their_bin():
+    """The edge tolerance absorbs float rounding only: in a 20-minute recording with 8.34 ms frames (the RGC data's
+    frame interval), spikes 15 ns and 65 ns before a frame edge (2e-6 and 8e-6 of a bin; the RGC recording holds
+    such spikes) stay in the earlier bin, as exact arithmetic on the float values (fractions.Fraction) says."""
+    from fractions import Fraction
+
+    dt, n_bins = 0.008340605, 144051
+    edges = np.array([1000, 70_000, 143_000, 144_050])
+    times = np.sort(np.concatenate([edges * dt - 15e-9, edges * dt - 65e-9, edges * dt + 15e-9]))
+    data = SpikeData.from_spike_times([times], dt=dt, t_start=0.0, t_stop=n_bins * dt)
+    reference = np.bincount([int(Fraction(t) // Fraction(dt)) for t in times], minlength=n_bins)
+    np.testing.assert_array_equal(data.counts[:, 0], reference)
+    assert data.counts[edges - 1, 0].tolist() == [2, 2, 2, 2]
+
+
 def test_t_start_must_be_finite_and_dt_a_positive_scalar():
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError, match="t_start"):

@@ -50,10 +50,7 @@ def test_tutorial_bits_per_spike_and_aic(rgc):
         got = (bits["stim"][cell], bits["hist"][cell], bits["coupled"][cell])
         np.testing.assert_allclose(got, reference, atol=0.01, err_msg=f"cell {cell + 1}")
         delta = (aic["stim"][cell] - aic["coupled"][cell], aic["hist"][cell] - aic["coupled"][cell])
-        # The reference bins spike times by floor((t - t0) / dt); from_spike_times puts a time within 1e-9 (relative)
-        # of an edge in the bin exact decimal arithmetic gives, which moves a few edge spikes of cell 1 by one bin
-        # and its stimulus-only delta-AIC by 1.1 (of 7930): hence 2 units rather than 0.5.
-        np.testing.assert_allclose(delta, REFERENCE_DELTA_AIC[cell], atol=2.0, err_msg=f"cell {cell + 1}")
+        np.testing.assert_allclose(delta, REFERENCE_DELTA_AIC[cell], atol=0.5, err_msg=f"cell {cell + 1}")
 
 
 def test_held_out_bits_per_spike_on_a_time_split(rgc):
