@@ -11,7 +11,8 @@ design matrix and one contraction) and *sequential* (a pure step function under 
 works on those parameters:
 
 * maximum likelihood / MAP (:func:`fit_map`), Laplace (:func:`laplace_posterior`), NUTS (:func:`fit_nuts`) and
-  SVI (:func:`fit_svi`) on the NumPyro model :func:`models.glm_network`, with ArviZ output;
+  SVI (:func:`fit_svi`) on the NumPyro model :func:`models.glm_network`, with ArviZ output; ridge and smoothing
+  strengths chosen per neuron by maximising the Laplace evidence (:func:`fit_evidence`);
 * online variational learning with local three-factor rules and latent neurons (:class:`ThreeFactorVI`,
   :class:`StreamingPredictor`);
 * Langevin synaptic sampling, a posterior over synapses with rewiring (:func:`synaptic_sampling`);
@@ -68,6 +69,7 @@ from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entrop
 from .inference.eprop import EpropParams, eprop_gradient, init_eprop
 
 # inference: batch and Bayesian
+from .inference.evidence import EvidenceResult, evidence_curve, fit_evidence, laplace_log_evidence
 from .inference.laplace import laplace_posterior
 from .inference.map import MAPResult, fit_map
 from .inference.mcmc import fit_nuts
@@ -135,6 +137,7 @@ __all__ = [
     "check_convergence", "expected_calibration_error", "negative_log_likelihood",
     # inference: batch and Bayesian
     "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
+    "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
     # inference: online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",

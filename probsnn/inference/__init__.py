@@ -5,7 +5,8 @@ and their ArviZ conversion (:mod:`probsnn.inference.idata`). Online and sampling
 :class:`ThreeFactorVI`, :func:`synaptic_sampling`, first-to-spike policy gradient (:class:`FirstToSpikePolicy`,
 :class:`Reinforce`). Deterministic networks: :mod:`bptt`, :mod:`eprop`, :mod:`ostl`, :mod:`stdp`.
 """
-from . import bptt, eprop, idata, laplace, map, mcmc, ostl, policy_gradient, stdp, svi, three_factor
+from . import bptt, eprop, evidence, idata, laplace, map, mcmc, ostl, policy_gradient, stdp, svi, three_factor
+from .evidence import EvidenceResult, evidence_curve, fit_evidence, laplace_log_evidence
 from .laplace import laplace_posterior
 from .map import MAPResult, fit_map
 from .mcmc import fit_nuts
@@ -18,11 +19,14 @@ from .three_factor import ThreeFactorState, ThreeFactorVI
 __all__ = [
     # batch and Bayesian
     "fit_map", "MAPResult", "laplace_posterior", "fit_nuts", "fit_svi",
+    # regularisation chosen by evidence
+    "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
     # online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
     # deterministic networks
     "STDPParams", "WindowedSTDPParams", "run_stdp", "stdp_step", "windowed_stdp_update",
     # modules
-    "bptt", "eprop", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp", "svi", "three_factor",
+    "bptt", "eprop", "evidence", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp", "svi",
+    "three_factor",
 ]

@@ -114,11 +114,23 @@ def _loglik_derivatives(observation, counts, potential):
     return observation.unnormalised_log_prob(counts, potential), first, second
 
 
+def _prior_gradient(weights, precision):
+    """``P_i w_i`` per neuron, for one precision ``[F, F]`` shared by all neurons or one per neuron ``[N, F, F]``."""
+    if precision.ndim == 3:
+        return jnp.einsum("nfg,ng->nf", precision, weights)
+    return weights @ precision
+
+
+def _penalty(weights, precision):
+    """``w_i^T P_i w_i / 2`` per neuron (see :func:`_prior_gradient`)."""
+    return 0.5 * jnp.sum(weights * _prior_gradient(weights, precision), axis=1)
+
+
 @partial(jax.jit, static_argnames=("observation",))
 def _objective(design, counts, weights, precision, observation):
     potential = design @ weights.T
     loglik = observation.log_prob(counts, potential).sum(axis=0)
-    return loglik, loglik - 0.5 * jnp.einsum("nf,fg,ng->n", weights, precision, weights)
+    return loglik, loglik - _penalty(weights, precision)
 
 
 _HESSIAN_CHUNK = 4096  # rows per block: a block of the design stays in cache while it is used
@@ -181,7 +193,7 @@ def _negative_hessian(design, neg_second, precision, maskf, active=None, work_dt
         lambda: _gram_stacked(design, neg_second * active.astype(design.dtype)[None, :], work),
         lambda: jax.lax.map(one, (neg_second.T, active)).astype(work),
     )
-    hessian = hessian + precision[None]
+    hessian = hessian + (precision if precision.ndim == 3 else precision[None])
     hessian = hessian * maskf[:, :, None] * maskf[:, None, :]
     return hessian + jax.vmap(jnp.diag)(1.0 - maskf)
 
@@ -206,9 +218,8 @@ def _solve_pd(hessian, rhs):
 def _newton_step(design, hessian_design, counts, weights, potential, precision, maskf, active, observation,
                  max_halvings=30):
     loglik_terms, first, second = _loglik_derivatives(observation, counts, potential)
-    penalty = 0.5 * jnp.einsum("nf,fg,ng->n", weights, precision, weights)
-    objective = loglik_terms.sum(axis=0) - penalty
-    gradient = (first.T @ design - weights @ precision) * maskf
+    objective = loglik_terms.sum(axis=0) - _penalty(weights, precision)
+    gradient = (first.T @ design - _prior_gradient(weights, precision)) * maskf
     hessian = _negative_hessian(hessian_design, -second, precision, maskf, active)
     direction, _ = _solve_pd(hessian, gradient)
     decrement = jnp.sum(gradient * direction, axis=1)  # lambda^2
@@ -217,9 +228,8 @@ def _newton_step(design, hessian_design, counts, weights, potential, precision, 
     def evaluate(step):
         new_weights = weights + step[:, None] * direction
         new_potential = potential + step[None, :] * direction_potential
-        value = observation.unnormalised_log_prob(counts, new_potential).sum(axis=0) - 0.5 * jnp.einsum(
-            "nf,fg,ng->n", new_weights, precision, new_weights
-        )
+        value = observation.unnormalised_log_prob(counts, new_potential).sum(axis=0) - _penalty(new_weights,
+                                                                                                 precision)
         return jnp.where(jnp.isfinite(value), value, -jnp.inf)
 
     # Armijo backtracking per neuron; a tiny decrement is inside the quadratic region: take the full step.
@@ -250,7 +260,7 @@ def _curvature(design, counts, weights, precision, maskf, observation):
     precision."""
     potential = design @ weights.T
     _, first, second = _loglik_derivatives(observation, counts, potential)
-    gradient = (first.T @ design - weights @ precision) * maskf
+    gradient = (first.T @ design - _prior_gradient(weights, precision)) * maskf
     hessian = _negative_hessian(design, -second, precision, maskf)
     direction, chol = _solve_pd(hessian, gradient)
     return gradient, hessian, 0.5 * jnp.sum(gradient * direction, axis=1), direction
@@ -348,8 +358,7 @@ def _diverging(design, counts, weights, direction, precision, maskf, observation
         # per-bin differences, summed: far less rounding than the difference of two large sums
         change = np.asarray((terms[k_to] - terms[k_from]).sum(axis=0), dtype=np.float64)
         w_from, w_to = w + k_from * direction, w + k_to * direction
-        penalty = 0.5 * (np.einsum("nf,fg,ng->n", w_to, precision_np, w_to)
-                         - np.einsum("nf,fg,ng->n", w_from, precision_np, w_from))
+        penalty = np.asarray(_penalty(w_to, precision_np)) - np.asarray(_penalty(w_from, precision_np))
         return change - penalty
 
     rising = (value_change(0, 1) > 0) & (value_change(1, 4) > 0) & (value_change(4, 16) > 0)  # NaN: False
@@ -420,24 +429,31 @@ def _refit_in_float64(net, data, reason, **kwargs) -> "MAPResult":
 
 # ------------------------------------------------------------------------------------ public API
 def _check_prior(prior, net) -> np.ndarray:
+    """The prior precision: ``[F, F]`` shared by all neurons, or ``[N, F, F]`` for one prior per neuron."""
     if prior is None:
         return np.zeros((net.n_features, net.n_features))
     if isinstance(prior, GaussianPrior):
         return prior.precision_matrix(net)
+    if isinstance(prior, (list, tuple)) and len(prior) == net.n_neurons and all(
+            isinstance(p, GaussianPrior) for p in prior):
+        return np.stack([p.precision_matrix(net) for p in prior])
     raise TypeError(
-        f"prior must be None (maximum likelihood) or a probsnn.models.GaussianPrior, got {type(prior).__name__}."
+        f"prior must be None (maximum likelihood), a probsnn.models.GaussianPrior, or a list of "
+        f"{net.n_neurons} GaussianPriors (one per neuron); got {type(prior).__name__}"
+        + (f" of length {len(prior)}" if isinstance(prior, (list, tuple)) else "") + "."
     )
 
 
 def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray) -> np.ndarray:
     """Zero filters and the bias of a homogeneous model (the ML bias of an intercept-only fit)."""
     mean = data.counts.mean(axis=0)
-    has_bias_prior = precision[-1, -1] > 0
+    has_bias_prior = precision[..., -1, -1] > 0  # per neuron when each has its own prior
     observation = net.observation
     low, high = observation.mean_bounds
     degenerate = (mean <= low) | (mean >= high)
-    if np.any(degenerate) and not has_bias_prior:
-        i = int(np.argmax(degenerate))
+    unresolved = degenerate & ~has_bias_prior
+    if np.any(unresolved):
+        i = int(np.argmax(unresolved))
         what = "no spikes" if mean[i] <= low else "a spike in every bin"
         raise ValueError(
             f"neuron {net.neuron_names[i]!r} has {what} in the data, so its maximum-likelihood bias is "
@@ -452,7 +468,7 @@ def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray) ->
 def fit_map(
     net: GLMNetwork,
     data: SpikeData,
-    prior: GaussianPrior | None = None,
+    prior: GaussianPrior | list | None = None,
     init: GLMParams | None = None,
     max_iter: int = 100,
     tol: float | None = None,
@@ -469,8 +485,9 @@ def fit_map(
     net : GLMNetwork
     data : SpikeData
         Observed spikes (and stimulus, if the network has stimulus filters).
-    prior : GaussianPrior, optional
-        Ridge / smoothing prior; ``None`` for maximum likelihood.
+    prior : GaussianPrior or list of GaussianPrior, optional
+        Ridge / smoothing prior, shared by all neurons or one per neuron (e.g. the strengths chosen by
+        :func:`probsnn.fit_evidence`); ``None`` for maximum likelihood.
     init : GLMParams, optional
         Starting point; by default zero filters and the homogeneous-rate bias.
     max_iter : int
