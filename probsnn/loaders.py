@@ -73,6 +73,19 @@ def _unit_name(unit_id) -> str:
     return f"unit{unit_id}"
 
 
+def _text(values) -> list[str]:
+    return [value.decode() if isinstance(value, bytes) else str(value) for value in values]
+
+
+def _neuron_names(ids: Sequence, name_column: str | None, columns: Sequence[str], read_column, where: str):
+    """``"unit<id>"`` for each id, or the values of the column ``name_column`` (read by ``read_column``)."""
+    if name_column is None:
+        return [_unit_name(unit_id) for unit_id in ids]
+    if name_column not in columns:
+        raise ValueError(f"name_column={name_column!r} is not a column of {where}; its columns are {list(columns)}.")
+    return _text(read_column(name_column))
+
+
 def _bin_index(times: np.ndarray, t_start: float, dt: float) -> np.ndarray:
     """Bin of each time on the grid ``t_start + k dt``, with the edge tolerance of ``SpikeData.from_spike_times``."""
     tolerance = SPIKE_TIME_TOLERANCE * np.maximum(1.0, (np.abs(times) + abs(t_start)) / dt)
@@ -101,6 +114,16 @@ def _whole_bins_end(t_start: float, t_end: float, dt: float, what: str) -> float
         raise ValueError(f"{what} ends at {t_end} s, less than one bin (dt = {dt} s) after t_start = {t_start} s; "
                          "give a smaller dt or a later t_stop.")
     return t_start + n_bins * dt
+
+
+def _covering_bins_end(t_start: float, t_end: float, trains: Sequence[np.ndarray], dt: float) -> float:
+    """The end of the fewest whole bins from ``t_start`` that reach ``t_end`` and hold every spike of ``trains``.
+
+    A ``t_end`` within the edge tolerance of a bin edge ends there; a partial last bin is extended to a whole one.
+    """
+    tolerance = SPIKE_TIME_TOLERANCE * max(1.0, (abs(t_end) + abs(t_start)) / dt)
+    n_bins = max(int(np.ceil((t_end - t_start) / dt - tolerance)), 1)
+    return max(t_start + n_bins * dt, _end_of_last_spike_bin(trains, t_start, dt))
 
 
 def _in_window(train: np.ndarray, lower: float | None, start: float, stop: float | None, dt: float) -> np.ndarray:
@@ -178,11 +201,13 @@ def _resample(name: str, sample_times: np.ndarray, read_values, t_start: float, 
     bins = _bin_index(sample_times, t_start, dt)
     if bins[0] > 0:
         raise ValueError(f"{name} starts at {sample_times[0]} s, after the first bin [{t_start}, {t_start + dt}) "
-                         f"begins: that bin has no value. Set t_start >= {sample_times[0]}.")
+                         "begins: that bin has no value. Start the window (t_start, epochs) at or after "
+                         f"{sample_times[0]} s.")
     end = sample_times[-1] + sample_interval
     if int(_bin_index(np.array([end]), t_start, dt)[0]) < n_bins:
         raise ValueError(f"{name} ends at {end} s (last sample + one sample interval), before the last bin ends "
-                         f"at {t_start + n_bins * dt} s: the later bins have no value. Set t_stop <= {end}.")
+                         f"at {t_start + n_bins * dt} s: the later bins have no value. End the window (t_stop, "
+                         f"epochs) at or before {end} s.")
     first = max(int(np.searchsorted(bins, 0, side="left")) - 1, 0)  # the sample held into bin 0, if needed
     stop = int(np.searchsorted(bins, n_bins, side="left"))
     values = np.asarray(read_values(first, stop), dtype=np.float64)
@@ -232,10 +257,6 @@ def _open_nwb(path, needed_by: str):
         return pynwb.NWBHDF5IO(str(path), mode="r", load_namespaces=True)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"cannot open {path} as an NWB file: {err}") from err
-
-
-def _text(values) -> list[str]:
-    return [value.decode() if isinstance(value, bytes) else str(value) for value in values]
 
 
 def _find_time_series(nwbfile, pynwb, name: str):
@@ -343,13 +364,8 @@ def load_nwb(
         if "spike_times" not in table.colnames:
             raise ValueError(f"{path}: its Units table has no spike_times column (columns: {list(table.colnames)}).")
         ids = np.asarray(table.id.data[:], dtype=np.int64)
-        if name_column is None:
-            names = [_unit_name(i) for i in ids]
-        elif name_column not in table.colnames:
-            raise ValueError(f"name_column={name_column!r} is not a Units column; its columns are "
-                             f"{list(table.colnames)}.")
-        else:
-            names = _text(table[name_column].data[:])
+        names = _neuron_names(ids, name_column, table.colnames, lambda column: table[column].data[:],
+                              "the Units table")
         labels = None
         if isinstance(units, str):
             if quality_column in table.colnames:
@@ -586,9 +602,10 @@ def from_neo(segment_or_spiketrains, dt: float, t_start=None, t_stop=None) -> Sp
     dt : float or quantities.Quantity
         Bin width (a plain number is seconds).
     t_start, t_stop : float or quantities.Quantity, optional
-        The window (a plain number is seconds). Default: the earliest ``t_start`` of the trains, and their
-        latest ``t_stop`` rounded down to whole bins; spikes in that last partial bin are left out, since a
-        partial bin would understate its rate.
+        The window (a plain number is seconds); spikes outside it are not counted. Default: the earliest
+        ``t_start`` of the trains, and their latest ``t_stop`` rounded up to whole bins (and past a spike at
+        ``t_stop`` itself), so that every spike is counted; the last bin may reach past ``t_stop`` by less than
+        ``dt``.
 
     Returns
     -------
@@ -619,7 +636,7 @@ def from_neo(segment_or_spiketrains, dt: float, t_start=None, t_stop=None) -> Sp
              if t_start is None else _seconds("t_start", t_start, quantities))
     if t_stop is None:
         end = max(_seconds(f"spike train {i} t_stop", tr.t_stop, quantities) for i, tr in enumerate(trains))
-        stop = _whole_bins_end(start, end, dt, "the spike trains")
+        stop = _covering_bins_end(start, end, [_in_window(t, start, start, None, dt) for t in times], dt)
     else:
         stop = _seconds("t_stop", t_stop, quantities)
     names = [train.name if train.name else _unit_name(i) for i, train in enumerate(trains)]
@@ -659,9 +676,10 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
     covariates : pynapple.Tsd or TsdFrame, or a list of them, optional
         Resampled by the bin mean with sample-and-hold (module docstring); columns concatenated in order.
     epochs : pynapple.IntervalSet, optional
-        One interval: the window ``[start, end)``, its end rounded down to whole bins. Default: the group's
-        ``time_support`` from its first start to its last end, rounded down the same way. Spikes outside the
-        window are not counted.
+        One interval: the window ``[start, end)``, its end rounded down to whole bins; spikes outside it are not
+        counted. Default: the group's ``time_support`` from its first start to its last end, rounded up to whole
+        bins and extended to the bin of the latest spike, so that every spike is counted (the last bin may
+        reach past the support by less than ``dt``).
     name_column : str, optional
         A metadata column of the group (``units.set_info(name=...)``) holding neuron names; default
         ``"unit<key>"``.
@@ -674,10 +692,14 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
     dt = positive_scalar("dt (bin width in seconds)", dt)
     if not isinstance(units, nap.TsGroup):
         raise TypeError(f"units must be a pynapple.TsGroup, got {type(units).__name__}.")
+    keys = list(units.keys())
+    names = _neuron_names(keys, name_column, units.metadata_columns,
+                          lambda column: units.get_info(column).loc[keys], "the TsGroup's metadata")
+    times = [np.asarray(units[key].t, dtype=np.float64) for key in keys]
     if epochs is None:
         support = units.time_support
-        start, end = float(support.start[0]), float(support.end[-1])
-        what = "the TsGroup's time_support"
+        start = float(support.start[0])
+        stop = _covering_bins_end(start, float(support.end[-1]), times, dt)
     else:
         if not isinstance(epochs, nap.IntervalSet):
             raise TypeError(f"epochs must be a pynapple.IntervalSet, got {type(epochs).__name__}.")
@@ -685,18 +707,9 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
             raise ValueError(f"epochs holds {len(epochs)} intervals, but SpikeData is one contiguous window: pass "
                              "one interval, e.g. [from_pynapple(units, dt, epochs=epochs[i]) for i in "
                              "range(len(epochs))].")
-        start, end = float(epochs.start[0]), float(epochs.end[0])
-        what = "epochs"
-    stop = _whole_bins_end(start, end, dt, what)
-    keys = list(units.keys())
-    if name_column is None:
-        names = [_unit_name(key) for key in keys]
-    elif name_column not in units.metadata_columns:
-        raise ValueError(f"name_column={name_column!r} is not a metadata column of the TsGroup; its columns are "
-                         f"{list(units.metadata_columns)}.")
-    else:
-        names = [str(value) for value in units.get_info(name_column).loc[keys]]
-    trains = [_in_window(np.asarray(units[key].t, dtype=np.float64), start, start, stop, dt) for key in keys]
+        start = float(epochs.start[0])
+        stop = _whole_bins_end(start, float(epochs.end[0]), dt, "epochs")
+    trains = [_in_window(train, start, start, stop, dt) for train in times]
     n_bins = int(round((stop - start) / dt))
     return SpikeData.from_spike_times(trains, dt, start, stop, neuron_names=names,
                                       stimulus=_covariates_on_bins(nap, covariates, start, dt, n_bins))

@@ -187,6 +187,51 @@ def test_behaviour_slower_than_the_bins_is_held(nwb_path):
     assert data.n_stimulus_dims == 2
 
 
+def test_irregular_samples_resampled_by_bin_mean_and_hold_match_integer_arithmetic(recording):
+    """Covariate samples at random ticks of a 10 kHz clock (50 ticks a bin): the reference is computed on the
+    integer ticks, the mean of the samples with tick in [50 k, 50 k + 50), else the last sample before."""
+    rng = np.random.default_rng(2)
+    ticks = np.sort(rng.choice(N_BINS * 50, size=1500, replace=False))
+    ticks[0], ticks[-1] = 0, N_BINS * 50 - 1  # the samples span the recording
+    values = rng.normal(size=(len(ticks), 2))
+    expected = np.empty((N_BINS, 2))
+    for k in range(N_BINS):
+        inside = (ticks >= 50 * k) & (ticks < 50 * (k + 1))
+        expected[k] = values[inside].mean(axis=0) if inside.any() else values[ticks < 50 * k][-1]
+    covariate = nap.TsdFrame(t=ticks / 10_000, d=values, columns=["x", "y"])
+    data = ps.from_pynapple(good_group(recording), DT, covariates=[covariate, stimulus_tsd(recording)])
+    np.testing.assert_allclose(data.stimulus[:, :2], expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(data.stimulus[:, 2:], recording["binned_stimulus"], rtol=1e-13)
+
+
+def test_nwb_reads_only_the_selected_units_spike_times(nwb_path, monkeypatch):
+    import h5py
+
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def logged(dataset, key):
+        if dataset.name == "/units/spike_times":
+            reads.append(key)
+        return original(dataset, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", logged)
+    ps.load_nwb(nwb_path, DT, units=[8], t_stop=DURATION)
+    with pynwb.NWBHDF5IO(str(nwb_path), "r") as io:
+        ends = io.read().units["spike_times"].data[:]
+    assert reads == [slice(ends[1], ends[2])]  # unit 8 is row 2: one slice of the spike times, nothing else
+
+
+def test_default_windows_count_every_spike():
+    """A recording end off the bin grid is rounded up, and a spike at neo's t_stop itself is still counted."""
+    train = neo.SpikeTrain([0.001, 0.0123] * pq.s, t_stop=0.0123 * pq.s)
+    np.testing.assert_array_equal(ps.from_neo([train], DT).counts[:, 0], [1, 0, 1])
+    group = nap.TsGroup({0: nap.Ts(t=np.array([0.001, 0.0123]))})  # time_support [0.001, 0.0123]
+    data = ps.from_pynapple(group, DT)
+    assert data.t_start == 0.001
+    np.testing.assert_array_equal(data.counts[:, 0], [1, 0, 1])
+
+
 def test_stimulus_that_does_not_cover_the_window_is_refused(nwb_path):
     with pytest.raises(ValueError, match="ends at .* before the last bin ends"):
         ps.load_nwb(nwb_path, DT, stimulus="stim", t_stop=DURATION + 1.0)
@@ -215,6 +260,9 @@ def test_nwb_bad_units_are_refused_with_the_choices(nwb_path):
         ps.load_nwb(nwb_path, DT, units="good", quality_column="curation")
     with pytest.raises(TypeError, match="unit ids"):
         ps.load_nwb(nwb_path, DT, units=[3.0])
+    with pytest.raises(ValueError, match=r"name_column='label' is not a column of the Units table; its columns "
+                                         r"are \['quality', 'spike_times'\]"):
+        ps.load_nwb(nwb_path, DT, name_column="label")
     with pytest.raises(ValueError, match="dt"):
         ps.load_nwb(nwb_path, -0.001)
 
