@@ -126,12 +126,16 @@ def _covering_bins_end(t_start: float, t_end: float, trains: Sequence[np.ndarray
     return max(t_start + n_bins * dt, _end_of_last_spike_bin(trains, t_start, dt))
 
 
-def _in_window(train: np.ndarray, lower: float | None, start: float, stop: float | None, dt: float) -> np.ndarray:
-    """The spikes of ``train`` from ``lower`` (no cut when None) to ``stop`` (no cut when None), in stored order.
+def _in_window(name: str, train: np.ndarray, lower: float | None, start: float, stop: float | None,
+               dt: float) -> np.ndarray:
+    """The spikes of neuron ``name``'s ``train`` from ``lower`` (no cut when None) to ``stop`` (no cut when None),
+    in stored order, after checking that every spike time is finite (a NaN would otherwise fall out of the window).
 
     The upper cut is the bins': a spike is kept when its bin (exact-decimal edges from ``start``) is before
     ``stop``, so a time a rounding error below the edge ``stop`` is cut as it would be by binning past it.
     """
+    train = np.asarray(train, dtype=np.float64).ravel()
+    check_finite_entries(f"the spike times of {name}", train, "; the recording is damaged")
     keep = np.ones(train.shape, dtype=bool)
     if lower is not None:
         keep &= train >= lower
@@ -382,8 +386,7 @@ def load_nwb(
         starts = np.concatenate([[0], ends[:-1]])
         spike_data = index.target.data
         lower = None if t_start is None else start  # a default window must hold every spike: no lower cut
-        trains = [_in_window(np.asarray(spike_data[starts[row]:ends[row]], dtype=np.float64), lower, start, stop, dt)
-                  for row in rows]
+        trains = [_in_window(names[row], spike_data[starts[row]:ends[row]], lower, start, stop, dt) for row in rows]
 
         series = [_find_time_series(nwbfile, pynwb, name) for name in names_wanted]
         if t_stop is None and series:
@@ -572,8 +575,8 @@ def load_phy(folder, dt: float, units="good", t_start: float | None = None,
     order = np.argsort(clusters, kind="stable")  # spikes grouped by cluster, time order kept within each
     offsets = np.concatenate([[0], np.cumsum(counts)])
     lower = None if t_start is None else start  # a default window must hold every spike: no lower cut
-    trains = [_in_window(samples[order[offsets[row]:offsets[row + 1]]] / sample_rate, lower, start, stop, dt)
-              for row in rows]
+    trains = [_in_window(names[row], samples[order[offsets[row]:offsets[row + 1]]] / sample_rate, lower, start, stop,
+                         dt) for row in rows]
     stop = _end_of_last_spike_bin(trains, start, dt) if stop is None else stop
     return SpikeData.from_spike_times(trains, dt, start, stop, neuron_names=[names[row] for row in rows])
 
@@ -624,24 +627,26 @@ def from_neo(segment_or_spiketrains, dt: float, t_start=None, t_stop=None) -> Sp
                         "got a neo.Block.")
     elif isinstance(segment_or_spiketrains, neo.SpikeTrain):
         trains = [segment_or_spiketrains]
-    else:
+    elif isinstance(segment_or_spiketrains, (list, tuple)):
         trains = list(segment_or_spiketrains)
+    else:
+        raise TypeError(f"segment_or_spiketrains must be a neo.Segment or a list of neo.SpikeTrain, got "
+                        f"{type(segment_or_spiketrains).__name__}.")
     if not trains:
         raise ValueError("segment_or_spiketrains holds no spike train.")
     for i, train in enumerate(trains):
         if not isinstance(train, neo.SpikeTrain):
             raise TypeError(f"segment_or_spiketrains[{i}] is a {type(train).__name__}, not a neo.SpikeTrain.")
     times = [np.asarray(train.rescale(quantities.s).magnitude, dtype=np.float64).ravel() for train in trains]
+    names = [train.name if train.name else _unit_name(i) for i, train in enumerate(trains)]
     start = (min(_seconds(f"spike train {i} t_start", tr.t_start, quantities) for i, tr in enumerate(trains))
              if t_start is None else _seconds("t_start", t_start, quantities))
-    if t_stop is None:
+    stop = None if t_stop is None else _seconds("t_stop", t_stop, quantities)
+    counted = [_in_window(name, train, start, start, stop, dt) for name, train in zip(names, times)]
+    if stop is None:
         end = max(_seconds(f"spike train {i} t_stop", tr.t_stop, quantities) for i, tr in enumerate(trains))
-        stop = _covering_bins_end(start, end, [_in_window(t, start, start, None, dt) for t in times], dt)
-    else:
-        stop = _seconds("t_stop", t_stop, quantities)
-    names = [train.name if train.name else _unit_name(i) for i, train in enumerate(trains)]
-    return SpikeData.from_spike_times([_in_window(t, start, start, stop, dt) for t in times], dt, start, stop,
-                                      neuron_names=names)
+        stop = _covering_bins_end(start, end, counted, dt)
+    return SpikeData.from_spike_times(counted, dt, start, stop, neuron_names=names)
 
 
 # ----------------------------------------------------------------------------------------------------- pynapple
@@ -709,7 +714,7 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
                              "range(len(epochs))].")
         start = float(epochs.start[0])
         stop = _whole_bins_end(start, float(epochs.end[0]), dt, "epochs")
-    trains = [_in_window(train, start, start, stop, dt) for train in times]
+    trains = [_in_window(name, train, start, start, stop, dt) for name, train in zip(names, times)]
     n_bins = int(round((stop - start) / dt))
     return SpikeData.from_spike_times(trains, dt, start, stop, neuron_names=names,
                                       stimulus=_covariates_on_bins(nap, covariates, start, dt, n_bins))

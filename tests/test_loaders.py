@@ -251,6 +251,21 @@ def test_nwb_trials_read_as_intervals(nwb_path):
         ps.read_nwb_intervals(nwb_path, columns=["orientation"])
 
 
+def test_nwb_epochs_with_their_ragged_tags(tmp_path):
+    nwbfile = pynwb.NWBFile(session_description="epochs", identifier="epochs",
+                            session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_epoch(start_time=0.0, stop_time=1.5, tags=["baseline"])
+    nwbfile.add_epoch(start_time=2.0, stop_time=4.0, tags=["drug", "late"])
+    path = tmp_path / "epochs.nwb"
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    bounds, columns = ps.read_nwb_intervals(path, "epochs", columns=["tags"])
+    np.testing.assert_array_equal(bounds, [[0.0, 1.5], [2.0, 4.0]])
+    assert [list(tags) for tags in columns["tags"]] == [["baseline"], ["drug", "late"]]
+    with pytest.raises(ValueError, match="has no Units table"):
+        ps.load_nwb(path, DT)
+
+
 def test_nwb_bad_units_are_refused_with_the_choices(nwb_path):
     with pytest.raises(ValueError, match=r"no unit 4 in the recording; its unit ids are \[3, 5, 8, 11\]"):
         ps.load_nwb(nwb_path, DT, units=[3, 4])
@@ -346,6 +361,8 @@ def test_neo_times_in_milliseconds_are_converted(recording):
         ps.from_neo([train], DT, t_stop=2.0 * pq.mV)
     with pytest.raises(TypeError, match="not a neo.SpikeTrain"):
         ps.from_neo([recording["times"][0]], DT)
+    with pytest.raises(TypeError, match="a neo.Segment or a list of neo.SpikeTrain, got ndarray"):
+        ps.from_neo(recording["times"][0], DT)
 
 
 def test_pynapple_epochs_names_and_rates_back(recording):
