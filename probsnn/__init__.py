@@ -23,9 +23,9 @@ Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL a
 (:mod:`probsnn.neurons`, :mod:`probsnn.inference`); :mod:`probsnn.conversion` turns ANNs into rate and
 few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
 
-Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``checkpoint``, ``encoding`` ->
-``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
-``envs`` -> ``cli``. Nothing imports upward.
+Subpackages and modules, lowest layer first: ``data``/``datasets``/``loaders``, ``basis``, ``checkpoint``,
+``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``,
+``hardware``, ``streaming``, ``envs`` -> ``cli``. Nothing imports upward.
 """
 
 __version__ = "0.1.0"
@@ -40,6 +40,7 @@ from . import (
     envs,
     hardware,
     inference,
+    loaders,
     models,
     neurons,
     plots,
@@ -86,6 +87,17 @@ from .inference.synaptic_sampling import (
 )
 from .inference.three_factor import ThreeFactorState, ThreeFactorVI
 
+# recordings from NWB, phy / Kilosort, neo and pynapple
+from .loaders import (
+    from_neo,
+    from_pynapple,
+    load_nwb,
+    load_phy,
+    load_recording,
+    read_nwb_intervals,
+    to_pynapple_rates,
+)
+
 # NumPyro models and priors
 from .models.latent import latent_glm_guide, latent_glm_model, latent_svi
 from .models.priors import GaussianPrior, GLMPriors
@@ -115,9 +127,11 @@ from .streaming import StreamingPredictor
 __all__ = [
     # subpackages and modules
     "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware",
-    "inference", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
+    "inference", "loaders", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
+    # recordings from NWB, phy / Kilosort, neo and pynapple
+    "load_recording", "load_nwb", "read_nwb_intervals", "load_phy", "from_neo", "from_pynapple", "to_pynapple_rates",
     # checkpoints of learner state
     "save_checkpoint", "load_checkpoint", "read_checkpoint_config",
     # encoders
