@@ -37,11 +37,12 @@ def concrete(x):
         return None
 
 
-def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound may be None); bools are refused."""
+def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None, fix: str = "") -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound may be None); bools, strings and bytes
+    are refused. ``fix`` is appended to the message (e.g. ``" Use episode_update for ..."``)."""
     bounds = (f" >= {minimum}" if minimum is not None else "") + (f" <= {maximum}" if maximum is not None else "")
-    message = f"{name} must be an integer{bounds}, got {value!r}."
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+    message = f"{name} must be an integer{bounds}, got {value!r}.{fix}"
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         raise ValueError(message)
     try:
         as_int = int(value)
@@ -64,13 +65,14 @@ def non_negative_int(name: str, value) -> int:
 
 
 def check_float(name: str, value, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite ``float`` in the interval given by ``low``/``high`` (open ends as asked)."""
+                low_open: bool = False, high_open: bool = False, fix: str = "") -> float:
+    """``value`` as a finite ``float`` in the interval given by ``low``/``high`` (open ends as asked); bools,
+    strings and bytes are refused. ``fix`` is appended to the message."""
     left = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
     right = "" if high is None else f"{high:g}" + (")" if high_open else "]")
     where = f" in {left or '(-inf'}, {right or 'inf)'}" if (low is not None or high is not None) else ""
-    message = f"{name} must be a finite number{where}, got {value!r}."
-    if isinstance(value, (bool, np.bool_, str)):
+    message = f"{name} must be a finite number{where}, got {value!r}.{fix}"
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         raise ValueError(message)
     try:
         as_float = float(value)
@@ -101,12 +103,19 @@ def one_of(name: str, value, options):
 def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None = None, dtype=float) -> np.ndarray:
     """``value`` as a NumPy array of ``dtype``, checked finite and (optionally) of a shape or rank.
 
-    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)`` for ``(T, 3)``.
+    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)`` for ``(T, 3)``. Strings and bytes (also
+    arrays of them, which NumPy would parse as numbers) are refused.
     """
+    given = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+    message = f"{name} must be an array of numbers, got {given}."
     try:
-        array = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value)
+        if raw.dtype.kind in "USV" or (raw.dtype.kind == "O" and not _numbers_only(raw)) or (
+                raw.dtype.kind == "c" and np.dtype(dtype).kind != "c"):
+            raise ValueError(message)
+        array = raw.astype(dtype, copy=False)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}.") from None
+        raise ValueError(message) from None
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}.")
     if shape is not None:
@@ -116,6 +125,12 @@ def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None 
     if array.dtype.kind in "fc":
         check_finite_entries(name, array)
     return array
+
+
+def _numbers_only(array: np.ndarray) -> bool:
+    """True when an object array holds only real numbers (no strings, None, bools or containers)."""
+    return all(
+        isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)) for x in array.ravel())
 
 
 def first_index(mask) -> tuple[int, ...] | None:
