@@ -76,7 +76,7 @@ def test_sources_csv_array_iterator(tmp_path):
         list(streaming.iterate_source(np.zeros((2, 2))))
     with pytest.raises(ValueError, match="strictly increasing"):
         StreamingPredictor([2.0, 1.0])
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match="stream value at step 0 must be a finite number"):
         StreamingPredictor([1.0], **SMALL).update(math.nan)
 
 
