@@ -6,7 +6,6 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from _property_helpers import (
     BAD_ARRAY_ENTRY,
     BAD_NON_NEGATIVE_INT,

@@ -48,14 +48,13 @@ argument of ``jax.jit``. Conductances are in microsiemens, times in seconds.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_finite_entries, check_float, check_int, concrete, finite_array, positive_float
+from .._checks import check_float, check_int, finite_array, positive_float
 
 __all__ = [
     "PCMConfig",

@@ -232,8 +232,8 @@ def check_post_triggered(params: WindowedSTDPParams, weights, time_since_pre, po
     ranks = (2, 3) if binary_weights else (2,)
     shape = np.shape(weights) if not isinstance(weights, (str, bytes)) else ()
     if len(shape) not in ranks:
-        raise ValueError(f"weights must be [n_post, n_pre]{' (or [n_post, n_pre, K] devices)' if binary_weights else ''}"
-                         f", got shape {shape}.")
+        devices = " (or [n_post, n_pre, K] devices)" if binary_weights else ""
+        raise ValueError(f"weights must be [n_post, n_pre]{devices}, got shape {shape}.")
     n_post, n_pre = shape[:2]
     for name, value, want in (("time_since_pre", time_since_pre, n_pre), ("post_spikes", post_spikes, n_post)):
         if isinstance(value, (str, bytes)) or np.shape(value) != (want,):
