@@ -270,9 +270,7 @@ def test_fit_svi_bad_arguments(num_steps, learning_rate, num_particles, guide, i
     expect_error(lambda: ps.fit_svi(NET, DATA, init=init), ["init"])
 
 
-@JITTED
-@given(learning_rate=st.sampled_from([1e3, 1e6, 1e12]))
-def test_fit_svi_huge_learning_rate(learning_rate):
+def test_fit_svi_huge_learning_rate(learning_rate=1e6):
     """A huge Adam step either diverges (one ValueError naming learning_rate, nothing drawn) or gives finite
     draws: never a posterior of NaN draws."""
     with warnings.catch_warnings():

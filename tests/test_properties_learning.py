@@ -19,6 +19,7 @@ from _property_helpers import (
     MEDIUM,
     NON_FINITE,
     NOT_A_NUMBER,
+    RECOMPILED,
     assert_finite,
     expect_error,
     expect_error_or_finite,
@@ -104,7 +105,7 @@ def test_fit_bptt_bad_arguments(n_epochs, batches, loss):
     expect_error(lambda: fit_bptt(loss_fn, [LAYER], [(X, np.zeros(B, int))], project="clip"), ["project"])
 
 
-@JITTED
+@RECOMPILED
 @given(index=st.integers(0, T * B * N_IN - 1), value=NON_FINITE)
 def test_fit_bptt_non_finite_inputs(index, value):
     """NaN inputs reach the loss through the user's loss_fn: refused by the layer's input check, never NaN
@@ -114,7 +115,7 @@ def test_fit_bptt_non_finite_inputs(index, value):
                  ["inputs", "loss"], errors=(ValueError, TypeError, FloatingPointError))
 
 
-@JITTED
+@RECOMPILED
 @given(learning_rate=st.floats(1e-4, 1e8))
 def test_fit_bptt_any_learning_rate_finite_or_error(learning_rate):
     batch = (np.asarray(X), np.zeros(B, int))
@@ -163,7 +164,7 @@ def test_eprop_misaligned_targets_or_bad_feedback(targets, feedback):
     expect_error(lambda: eprop_gradient("lif", EPROP, X, TARGETS, squared_error), ["neuron"])
 
 
-@JITTED
+@RECOMPILED
 @given(scale=st.floats(0, 1e3), decay=st.floats(0, 0.99))
 def test_eprop_large_inputs_finite(scale, decay):
     loss, grads = eprop_gradient(LIF, EPROP, scale * X, TARGETS, squared_error, readout_decay=decay)
@@ -180,7 +181,7 @@ def test_ostl_bad_inputs_and_targets(inputs, targets):
     expect_error(lambda: ostl_gradient(LIF, [LAYER], X, jnp.zeros((T, B, N)), membrane_loss), ["neuron"])
 
 
-@JITTED
+@RECOMPILED
 @given(scale=st.floats(0, 1e3))
 def test_ostl_large_inputs_finite(scale):
     loss, grads = ostl_gradient([LIF], [LAYER], scale * X, jnp.zeros((T, B, N)), membrane_loss)
@@ -281,7 +282,7 @@ def test_binary_stdp_update_bad_arguments(scale, weights):
     expect_error(lambda: binary_stdp_update(KEY, "params", binary, np.zeros(3), np.ones(2)), ["params"])
 
 
-@JITTED
+@RECOMPILED
 @given(scale=st.floats(0, 1), devices=st.integers(1, 3))
 def test_binary_stdp_update_stays_binary(scale, devices):
     weights = np.zeros((2, 3, devices)) if devices > 1 else np.zeros((2, 3))
@@ -445,7 +446,7 @@ def test_fit_fs_neuron_bad_arguments(activation, count, rate, penalty, samples, 
     expect_error(lambda: fit_fs_neuron("relu", 2, seed=other), ["seed"])
 
 
-@JITTED
+@RECOMPILED
 @given(learning_rate=st.sampled_from([1e-3, 1.0, 1e6]))
 def test_fit_fs_neuron_finite_or_divergence(learning_rate):
     fit = expect_error_or_finite(lambda: fit_fs_neuron("relu", 2, n_restarts=1, n_iterations=5, n_grid=16,
