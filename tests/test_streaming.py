@@ -253,6 +253,18 @@ def cycle_csv(tmp_path):
     return csv_path
 
 
+def test_stream_cli_refuses_a_pickled_checkpoint_unread(tmp_path, cycle_csv, capsys):
+    """`probsnn stream --checkpoint` on a pickle (what a version-1 checkpoint was): one line naming the file,
+    exit status 2, and the payload (which would create a file when unpickled) never runs."""
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    assert cli_main(_stream_args(cycle_csv, evil, tmp_path / "pred.csv")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not a .npz archive" in err[-1] and str(evil) in err[-1] and "Traceback" not in "".join(err)
+    assert not marker.exists()
+
+
 def test_stream_cli_cuts_rows_written_after_the_last_checkpoint(tmp_path, cycle_csv, capsys):
     """A run killed after step 13 with its checkpoint at step 10: resume drops rows 10-12, then rewrites them."""
     ref_out = tmp_path / "ref.csv"
