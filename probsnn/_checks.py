@@ -24,6 +24,9 @@ __all__ = [
     "first_non_finite",
     "check_finite_entries",
     "positive_scalar",
+    "check_binary_entries",
+    "check_callable",
+    "check_time_axis",
 ]
 
 
@@ -37,11 +40,12 @@ def concrete(x):
         return None
 
 
-def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound may be None); bools are refused."""
+def check_int(name: str, value, minimum: int | None = 1, maximum: int | None = None, fix: str = "") -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound may be None); bools, strings and bytes
+    are refused. ``fix`` is appended to the message (e.g. ``" Use episode_update for ..."``)."""
     bounds = (f" >= {minimum}" if minimum is not None else "") + (f" <= {maximum}" if maximum is not None else "")
-    message = f"{name} must be an integer{bounds}, got {value!r}."
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+    message = f"{name} must be an integer{bounds}, got {value!r}.{fix}"
+    if isinstance(value, (bool, np.bool_, str, bytes, bytearray)):
         raise ValueError(message)
     try:
         as_int = int(value)
@@ -64,19 +68,22 @@ def non_negative_int(name: str, value) -> int:
 
 
 def check_float(name: str, value, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a finite ``float`` in the interval given by ``low``/``high`` (open ends as asked)."""
+                low_open: bool = False, high_open: bool = False, fix: str = "", allow_inf: bool = False) -> float:
+    """``value`` as a finite ``float`` in the interval given by ``low``/``high`` (open ends as asked); bools,
+    strings and bytes are refused. ``allow_inf`` also accepts +-inf inside the interval (never NaN). ``fix``
+    is appended to the message."""
     left = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
     right = "" if high is None else f"{high:g}" + (")" if high_open else "]")
     where = f" in {left or '(-inf'}, {right or 'inf)'}" if (low is not None or high is not None) else ""
-    message = f"{name} must be a finite number{where}, got {value!r}."
-    if isinstance(value, (bool, np.bool_, str)):
+    kind = "a number (inf allowed, not NaN)" if allow_inf else "a finite number"
+    message = f"{name} must be {kind}{where}, got {value!r}.{fix}"
+    if isinstance(value, (bool, np.bool_, str, bytes, bytearray)):
         raise ValueError(message)
     try:
         as_float = float(value)
     except (TypeError, ValueError):
         raise ValueError(message) from None
-    if not math.isfinite(as_float):
+    if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):
         raise ValueError(message)
     if low is not None and (as_float < low or (low_open and as_float == low)):
         raise ValueError(message)
@@ -99,14 +106,25 @@ def one_of(name: str, value, options):
 
 
 def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None = None, dtype=float) -> np.ndarray:
-    """``value`` as a NumPy array of ``dtype``, checked finite and (optionally) of a shape or rank.
+    """``value`` as a NumPy array of ``dtype`` (``None``: its own numeric dtype), checked finite and
+    (optionally) of a shape or rank.
 
-    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)`` for ``(T, 3)``.
+    ``shape`` may hold ``None`` for a free axis, e.g. ``(None, 3)`` for ``(T, 3)``. Strings and bytes (also
+    arrays of them, which NumPy would parse as numbers) are refused.
     """
+    given = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+    message = f"{name} must be an array of numbers, got {given}."
     try:
-        array = np.asarray(value, dtype=dtype)
+        if isinstance(value, (str, bytes, bytearray)):
+            raise ValueError(message)
+        raw = np.asarray(value)
+        if raw.dtype.kind in "USV" or (raw.dtype.kind == "O" and not _numbers_only(raw)) or (
+                raw.dtype.kind == "c" and np.dtype(dtype).kind != "c"):
+            raise ValueError(message)
+        target = dtype if dtype is not None else (float if raw.dtype.kind == "O" else raw.dtype)
+        array = raw.astype(target, copy=False)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {type(value).__name__}.") from None
+        raise ValueError(message) from None
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}.")
     if shape is not None:
@@ -116,6 +134,12 @@ def finite_array(name: str, value, shape: tuple | None = None, ndim: int | None 
     if array.dtype.kind in "fc":
         check_finite_entries(name, array)
     return array
+
+
+def _numbers_only(array: np.ndarray) -> bool:
+    """True when an object array holds only real numbers (no strings, None, bools or containers)."""
+    return all(
+        isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)) for x in array.ravel())
 
 
 def first_index(mask) -> tuple[int, ...] | None:
@@ -158,3 +182,40 @@ def positive_scalar(name: str, value) -> float:
     if isinstance(value, (list, tuple)) or (hasattr(value, "shape") and np.shape(value) != ()):
         raise ValueError(f"{name} must be a positive scalar (one number), got an array of shape {np.shape(value)}.")
     return positive_float(name, value)
+
+
+def check_callable(name: str, value, signature: str, optional: bool = False):
+    """``value`` when it is callable (or None, if ``optional``); otherwise a ``TypeError`` naming ``name`` and
+    the expected ``signature`` (e.g. ``"step_loss(y_t, target_t) -> scalar"``)."""
+    if callable(value) or (optional and value is None):
+        return value
+    none = " or None" if optional else ""
+    raise TypeError(f"{name} must be a callable {signature}{none}, got {type(value).__name__}.")
+
+
+def check_time_axis(name: str, tree, n_steps: int) -> None:
+    """Every leaf of the pytree ``tree`` must be an array of numbers whose leading (time) axis has ``n_steps``
+    entries, aligned with the inputs; a ``ValueError`` naming ``name`` otherwise. Traced leaves are checked
+    by shape only."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} must hold arrays with a leading time axis of {n_steps} steps, got {tree!r}.")
+    for leaf in leaves:
+        if isinstance(leaf, (str, bytes)) or (not isinstance(leaf, jax.core.Tracer)
+                                              and np.asarray(leaf).dtype.kind not in "biufc"):
+            raise ValueError(f"{name} must be arrays of numbers, got {type(leaf).__name__}.")
+        shape = np.shape(leaf)
+        if len(shape) == 0 or shape[0] != n_steps:
+            raise ValueError(f"{name} must have a leading time axis of {n_steps} steps (one target per input "
+                             f"step), got shape {shape}.")
+
+
+def check_binary_entries(name: str, array, fix: str = "") -> None:
+    """Raise a ``ValueError`` naming ``name`` and the index and value of its first entry that is not 0 or 1
+    (NaN included), if any. ``array`` must be concrete; ``fix`` is appended to the message."""
+    values = np.asarray(array)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold 0/1 spikes (numbers), got dtype {values.dtype}.")
+    where = first_index(~((values == 0) | (values == 1)))
+    if where is not None:
+        raise ValueError(f"{name} must hold 0/1 spikes, but {name}{list(where)} = {values[where]}{fix}.")

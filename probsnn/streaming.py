@@ -191,8 +191,8 @@ class StreamingPredictor:
 
     def update(self, value: float) -> Prediction:
         """Predict the bin of ``value`` from the past, then learn from it; returns the :class:`Prediction`."""
-        if not math.isfinite(value):
-            raise ValueError(f"stream value at step {self.n_steps} is not finite: {value!r}.")
+        value = check_float(f"stream value at step {self.n_steps}", value,
+                            fix=" Pass one finite number per call; drop or impute NaN/inf/missing values first.")
         c = self.bin_of(value)
         visible = jnp.zeros(self.n_bins, self.params.bias.dtype).at[c].set(1.0)
         key = jax.random.fold_in(self.key, self.n_steps)

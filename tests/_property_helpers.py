@@ -12,6 +12,8 @@ CHEAP = settings(max_examples=100, deadline=None, derandomize=True)
 MEDIUM = settings(max_examples=30, deadline=None, derandomize=True)
 JITTED = settings(max_examples=8, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow])  # each example runs a (cached) jitted kernel
+# Paths that trace and compile afresh for every example (a scan over a Python closure, a new optimiser): 3.
+RECOMPILED = settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 # A known defect (strict xfail): a few examples, no shrinking (the reproducer is in the xfail reason).
 XFAIL = settings(max_examples=5, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],

@@ -119,6 +119,17 @@ def test_posterior_predictive_replicates_are_network_simulations():
         simulate_posterior_predictive(net, idata, n_steps=200, num_draws=5)
 
 
+
+def test_posterior_predictive_of_a_runaway_draw_is_one_runtime_error():
+    """A Poisson draw with excitatory history explodes when it runs free: the documented RuntimeError names the
+    draw (simulate's explosion check, not a count threshold of its own)."""
+    net = ps.GLMNetwork(2, history_basis=basis.raised_cosine_log(2, 5))
+    draws = {"coupling_weights": np.full((1, 2, 2, 2, 2), 1.0), "bias": np.zeros((1, 2, 2))}
+    data = ps.SpikeData(np.zeros((50, 2), int), dt=0.01)
+    idata = to_inference_data(net, data, draws, log_likelihood=None, compute_lp=False)
+    with pytest.raises(RuntimeError, match=r"posterior draw \d diverged \(runaway excitation"):
+        simulate_posterior_predictive(net, idata, n_steps=60, num_draws=2)
+
 @pytest.mark.parametrize("call, match", [
     (lambda: diagnostics.spike_counts(np.array([[0.5, 1.0]])), "integer"),
     (lambda: diagnostics.isi_histogram(np.zeros((10, 1)), 0.001, [0.01, 0.0]), "edges"),

@@ -180,12 +180,17 @@ def _runaway_network():
     return net, net.init_params(bias=0.0)._replace(coupling_weights=jnp.full((2, 2, 2), 1.0))
 
 
-def test_simulating_an_explosive_network_warns_simulate_data_raises_and_jit_still_runs():
-    """Unchecked, the counts saturate at the int64 maximum (9.2e18) a few bins in; the warning (simulate) and
-    the error (simulate_data: such counts are no spike data) name the cause and the fix."""
+def test_simulating_an_explosive_network_raises_or_warns_simulate_data_raises_and_jit_still_runs():
+    """Unchecked, the counts saturate at the int64 maximum (9.2e18) a few bins in; simulate raises (or, with
+    on_explosion='warn', warns and returns the path) and simulate_data raises, naming the cause and the fix."""
     net, params = _runaway_network()
+    with pytest.raises(ValueError, match=r"simulate: the network is explosive .* at bin \d+ neuron 'n\d'.*"
+                                         r"coupling_weights smaller.*on_explosion='warn'"):
+        net.simulate(params, jax.random.PRNGKey(0), n_steps=60)
+    with pytest.raises(ValueError, match="on_explosion"):
+        net.simulate(params, jax.random.PRNGKey(0), n_steps=60, on_explosion="ignore")
     with pytest.warns(RuntimeWarning, match=r"explosive .* at bin \d+ neuron 'n\d'.*coupling_weights smaller"):
-        spikes, _ = net.simulate(params, jax.random.PRNGKey(0), n_steps=60)
+        spikes, _ = net.simulate(params, jax.random.PRNGKey(0), n_steps=60, on_explosion="warn")
     assert float(jnp.max(spikes)) > 2**24  # returned as sampled, for inspection
     with pytest.raises(ValueError, match="explosive"):
         net.simulate_data(params, jax.random.PRNGKey(0), n_steps=60)

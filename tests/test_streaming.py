@@ -76,7 +76,7 @@ def test_sources_csv_array_iterator(tmp_path):
         list(streaming.iterate_source(np.zeros((2, 2))))
     with pytest.raises(ValueError, match="strictly increasing"):
         StreamingPredictor([2.0, 1.0])
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match="stream value at step 0 must be a finite number"):
         StreamingPredictor([1.0], **SMALL).update(math.nan)
 
 
@@ -251,6 +251,18 @@ def cycle_csv(tmp_path):
     csv_path = tmp_path / "s.csv"
     csv_path.write_text("value\n" + "\n".join(str(v) for v in _periodic(40) + np.linspace(0, 0.2, 40)) + "\n")
     return csv_path
+
+
+def test_stream_cli_refuses_a_pickled_checkpoint_unread(tmp_path, cycle_csv, capsys):
+    """`probsnn stream --checkpoint` on a pickle (what a version-1 checkpoint was): one line naming the file,
+    exit status 2, and the payload (which would create a file when unpickled) never runs."""
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    assert cli_main(_stream_args(cycle_csv, evil, tmp_path / "pred.csv")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not a .npz archive" in err[-1] and str(evil) in err[-1] and "Traceback" not in "".join(err)
+    assert not marker.exists()
 
 
 def test_stream_cli_cuts_rows_written_after_the_last_checkpoint(tmp_path, cycle_csv, capsys):

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import concrete, positive_int
+from .._checks import concrete, finite_array, positive_int
 
 __all__ = [
     "ACTIVATIONS",
@@ -212,13 +212,11 @@ def check_network(layers: Sequence, input_shape: Sequence[int]) -> list[tuple[in
 
 def check_inputs(x, input_shape=None) -> np.ndarray:
     """Plain NumPy check of a batch ``x`` ``[B, ...]``: finite, at least 2-D; returns it as an array."""
-    arr = np.asarray(x)
+    arr = finite_array("inputs", x, dtype=None)
     if arr.ndim < 2 or arr.shape[0] < 1:
         raise ValueError(f"inputs must be a batch [B, ...] with B >= 1, got shape {arr.shape}.")
     if input_shape is not None and tuple(arr.shape[1:]) != tuple(input_shape):
         raise ValueError(f"inputs have per-sample shape {arr.shape[1:]}, the network expects {tuple(input_shape)}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("inputs contain non-finite values.")
     return arr
 
 

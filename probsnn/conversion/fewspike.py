@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from scipy.stats import norm
 
-from .._checks import check_float, positive_float, positive_int
+from .._checks import check_float, check_int, finite_array, positive_float, positive_int
 from ..neurons.fewspike import FSParams, check_fs_params, fs_neuron
 from ..surrogates import heaviside, make_spike_function
 from .ann import ACTIVATIONS, PARAMETRIC, MaxPool2D, activate, check_inputs, check_network, count_macs, layer_linear
@@ -69,16 +69,21 @@ def fit_fs_neuron(activation: str, n_steps_k: int, samples=None, *, spike_penalt
     spike_penalty : float >= 0, the regulariser :math:`\\lambda` on the expected spike count.
     n_restarts, n_iterations, learning_rate, surrogate_slope, seed : optimisation settings (cosine-decayed Adam).
     """
-    if activation not in ACTIVATIONS or activation == "linear":
-        raise ValueError(f"FS-neurons emulate one of relu/leaky_relu/silu/sigmoid, got {activation!r}.")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS or activation == "linear":
+        raise ValueError(f"activation must be one of relu/leaky_relu/silu/sigmoid (what FS-neurons emulate), got "
+                         f"{activation!r}.")
     k = positive_int("n_steps_k (K)", n_steps_k)
     spike_penalty = check_float("spike_penalty", spike_penalty, low=0.0)
     n_restarts = positive_int("n_restarts", n_restarts)
     n_iterations = positive_int("n_iterations", n_iterations)
     learning_rate = positive_float("learning_rate", learning_rate)
-    x = np.asarray(_normal_grid(int(n_grid)) if samples is None else samples, float).reshape(-1)
-    if x.size < 2 or not np.all(np.isfinite(x)):
-        raise ValueError("samples must be at least 2 finite values.")
+    surrogate_slope = positive_float("surrogate_slope", surrogate_slope)
+    negative_slope = check_float("negative_slope", negative_slope)
+    seed = check_int("seed", seed, minimum=0)
+    n_grid = positive_int("n_grid", n_grid)
+    x = (_normal_grid(n_grid) if samples is None else finite_array("samples", samples)).reshape(-1)
+    if x.size < 2:
+        raise ValueError(f"samples must be at least 2 finite values, got {x.size}.")
     x = jnp.asarray(x)
     target = activate(activation, x, negative_slope)
     spike = make_spike_function(lambda u: 1.0 / (1.0 + surrogate_slope * jnp.abs(u)) ** 2, "fs_fast_sigmoid")

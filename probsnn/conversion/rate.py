@@ -394,11 +394,10 @@ def run_rate_snn(snn: RateSNN, x, n_steps: int, input_mode: str = "analog", key=
             raise ValueError("Poisson inputs are firing probabilities and must lie in [0, 1]; rescale x.")
         if key is None:
             raise ValueError("input_mode='poisson' needs a PRNG key (key=jax.random.PRNGKey(seed)).")
-    if not 0.0 <= float(initial_membrane) < 1.0:
-        raise ValueError("initial_membrane must lie in [0, 1) (a fraction of the threshold), "
-                         f"got {initial_membrane!r}.")
+    initial_membrane = check_float("initial_membrane (a fraction of the threshold)", initial_membrane, 0.0, 1.0,
+                                   high_open=True)
     key = jax.random.PRNGKey(0) if key is None else key
-    bs = x.shape[0] if batch_size is None else int(batch_size)
+    bs = x.shape[0] if batch_size is None else positive_int("batch_size", batch_size)
     scores, spikes, ops = [], 0.0, 0.0
     for start in range(0, x.shape[0], bs):
         chunk = jnp.asarray(x[start:start + bs])

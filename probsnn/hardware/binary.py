@@ -45,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_float, positive_int
-from ..inference.stdp import WindowedSTDPParams, window_kernel, windowed_stdp_update
+from .._checks import check_float, concrete, finite_array, one_of, positive_float, positive_int
+from ..inference.stdp import WindowedSTDPParams, check_post_triggered, window_kernel, windowed_stdp_update
 
 __all__ = [
     "switching_probabilities",
@@ -86,6 +86,9 @@ def binary_stdp_update(key, params: WindowedSTDPParams, weights, time_since_pre,
     ``scale`` in [0, 1] multiplies both probabilities (annealing); the expected update is then ``scale``
     times the deterministic one.
     """
+    check_post_triggered(params, weights, time_since_pre, post_spikes, binary_weights=True)
+    if concrete(scale) is not None:
+        check_float("scale (annealing factor of the switching probabilities)", scale, 0.0, 1.0)
     p_one, p_zero = switching_probabilities(params, time_since_pre, post_spikes)
     p_one, p_zero = scale * p_one, scale * p_zero
     if jnp.ndim(weights) == 3:  # compound synapses: [n_post, n_pre, devices], each device switches independently
@@ -144,18 +147,17 @@ class WTAConfig:
         for name in ("n_neurons", "n_bins", "devices_per_synapse"):
             positive_int(f"WTAConfig.{name}", getattr(self, name))
         check_float("WTAConfig.input_rate", self.input_rate, 0.0, 1.0, low_open=True)
-        if not 0 < self.leak <= 1:
-            raise ValueError(f"WTAConfig.leak must be in (0, 1], got {self.leak!r}.")
-        if not self.threshold > 0:
-            raise ValueError(f"WTAConfig.threshold must be > 0, got {self.threshold!r}.")
-        if not (self.threshold_increment >= 0 and self.threshold_tau > 0):
-            raise ValueError("WTAConfig needs threshold_increment >= 0 and threshold_tau > 0.")
-        if self.rule not in ("binary", "analog"):
-            raise ValueError(f"WTAConfig.rule must be 'binary' or 'analog', got {self.rule!r}.")
-        if not 0 < self.anneal_to <= 1:
-            raise ValueError(f"WTAConfig.anneal_to must be in (0, 1], got {self.anneal_to!r}.")
+        check_float("WTAConfig.leak", self.leak, 0.0, 1.0, low_open=True)
+        positive_float("WTAConfig.threshold", self.threshold)
+        check_float("WTAConfig.threshold_increment", self.threshold_increment, low=0.0)
+        positive_float("WTAConfig.threshold_tau (bins)", self.threshold_tau)
+        one_of("WTAConfig.rule", self.rule, ("binary", "analog"))
+        if not isinstance(self.signed, (bool, np.bool_)):
+            raise ValueError(f"WTAConfig.signed must be True or False, got {self.signed!r}.")
+        check_float("WTAConfig.anneal_to", self.anneal_to, 0.0, 1.0, low_open=True)
         if not isinstance(self.stdp, WindowedSTDPParams):
-            raise ValueError("WTAConfig.stdp must be a probsnn.inference.stdp.WindowedSTDPParams.")
+            raise ValueError("WTAConfig.stdp must be a probsnn.inference.stdp.WindowedSTDPParams, got "
+                             f"{type(self.stdp).__name__}.")
 
 
 class WTAParams(NamedTuple):
@@ -175,6 +177,8 @@ class WTAState(NamedTuple):
 def init_wta(key, n_inputs: int, config: WTAConfig, mean_weight: float = 0.5) -> WTAParams:
     """Random initial weights: Bernoulli(``mean_weight``) for the binary rule, U(0, 2 ``mean_weight``) for analog."""
     n_inputs = positive_int("n_inputs", n_inputs)
+    if not isinstance(config, WTAConfig):
+        raise ValueError(f"config must be a WTAConfig, got {type(config).__name__}.")
     check_float("mean_weight", mean_weight, 0.0, 0.5, low_open=True)
     shape = (config.n_neurons, int(n_inputs))
     dtype = jnp.result_type(float)
@@ -244,14 +248,14 @@ def _present(config, params, key, intensities, learn, scale=1.0):
 
 
 def _check_images(images, n_inputs=None):
-    shape = np.shape(images)
-    if len(shape) != 2:
-        raise ValueError(f"images must be [n_samples, n_inputs] intensities in [0, 1], got shape {shape}.")
-    if n_inputs is not None and shape[1] != n_inputs:
-        raise ValueError(f"images have {shape[1]} inputs but the network has {n_inputs}.")
-    arr = np.asarray(images)
-    if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
-        raise ValueError("image intensities must be finite and in [0, 1] (divide 8x8 digits by 16).")
+    arr = finite_array("images", images, ndim=2)
+    if n_inputs is not None and arr.shape[1] != n_inputs:
+        raise ValueError(f"images have {arr.shape[1]} inputs but the network has {n_inputs}.")
+    if arr.shape[0] == 0:
+        raise ValueError("images must hold at least one sample [n_samples >= 1, n_inputs], got none.")
+    if arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"image intensities must lie in [0, 1] (divide 8x8 digits by 16), got range "
+                         f"[{arr.min()}, {arr.max()}].")
 
 
 def _check_params(params, config):

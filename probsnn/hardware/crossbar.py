@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import positive_int
+from .._checks import check_int, finite_array, positive_float, positive_int
 from .pcm import PCMConfig, PCMDevices, _check_time, _program_jit, _read_jit, programming_noise_std, quantise_uniform
 
 __all__ = [
@@ -70,7 +70,8 @@ class ProgrammedWeights(NamedTuple):
 
 def default_is_weight(path, leaf) -> bool:
     """Default selection of the leaves held on the crossbar: floating arrays with ``ndim >= 2``."""
-    return hasattr(leaf, "ndim") and leaf.ndim >= 2 and jnp.issubdtype(jnp.result_type(leaf), jnp.floating)
+    return (hasattr(leaf, "ndim") and hasattr(leaf, "dtype") and leaf.ndim >= 2
+            and np.issubdtype(np.dtype(leaf.dtype), np.floating))
 
 
 def _is_programmed(x):
@@ -83,6 +84,8 @@ def map_weights(weights, config: PCMConfig = PCMConfig(), per_column: bool = Fal
     ``scale`` is :math:`\max|W|/g_\max` over the whole array (or over each output column, the last axis,
     if ``per_column``); an all-zero array (column) gets scale :math:`1/g_\max`.
     """
+    if not isinstance(weights, jax.core.Tracer):
+        finite_array("weights", weights)
     weights = jnp.asarray(weights)
     if per_column:
         w_max = jnp.max(jnp.abs(weights.reshape(-1, weights.shape[-1])), axis=0)
@@ -108,9 +111,7 @@ def _check_config(config):
 
 
 def _check_leaf(path, leaf):
-    arr = np.asarray(leaf)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"weights at {jax.tree_util.keystr(path)} must be finite to be programmed.")
+    finite_array(f"weights at {jax.tree_util.keystr(path)} (to be programmed)", leaf)
 
 
 def program_weights(key, params, config: PCMConfig = PCMConfig(), is_weight: Callable = default_is_weight,
@@ -123,7 +124,8 @@ def program_weights(key, params, config: PCMConfig = PCMConfig(), is_weight: Cal
     _check_config(config)
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     if not any(is_weight(p, leaf) for p, leaf in leaves_with_path):
-        raise ValueError("no leaf of params was selected as a weight array; pass is_weight=... to choose them.")
+        raise ValueError("no leaf of params was selected as weights (by default: float arrays with ndim >= 2), "
+                         "so nothing would be programmed; pass float weight matrices, or is_weight=... to choose them.")
     out = []
     for index, (path, leaf) in enumerate(leaves_with_path):
         if not is_weight(path, leaf):
@@ -178,8 +180,18 @@ def analog_matmul(x, weights, weight_bound=None, dac_bits=None, adc_bits=None, a
     default :math:`\max|W|`), the result quantised by an ``adc_bits`` ADC over ``[-adc_bound, adc_bound]``
     and scaled back by :math:`m\, w_b`. ``None`` bits leave that converter ideal.
     """
+    for name, bits in (("dac_bits", dac_bits), ("adc_bits", adc_bits)):
+        if bits is not None:
+            check_int(f"{name} (None for an ideal converter)", bits, minimum=2)
+    adc_bound = positive_float("adc_bound", adc_bound)
+    for name, value in (("x", x), ("weights", weights)):
+        if not isinstance(value, jax.core.Tracer):
+            finite_array(name, value)
     x = jnp.asarray(x)
     weights = jnp.asarray(weights)
+    if np.ndim(weights) != 2 or np.ndim(x) < 1:
+        raise ValueError(f"analog_matmul needs x [..., n_in] and weights [n_in, n_out], got shapes {np.shape(x)} "
+                         f"and {np.shape(weights)}.")
     if np.shape(x)[-1] != np.shape(weights)[0]:
         raise ValueError(f"x has {np.shape(x)[-1]} features but weights expect {np.shape(weights)[0]} inputs.")
     if weight_bound is None:

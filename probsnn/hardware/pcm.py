@@ -48,14 +48,13 @@ argument of ``jax.jit``. Conductances are in microsiemens, times in seconds.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_float, check_int, concrete, positive_float
+from .._checks import check_float, check_int, finite_array, positive_float
 
 __all__ = [
     "PCMConfig",
@@ -140,20 +139,18 @@ class PCMConfig:
             positive_float(f"PCMConfig.{name}", getattr(self, name))
         for name in ("prog_noise_scale", "drift_scale", "read_noise_scale", "d2d_sigma", "read_noise_q_exponent"):
             check_float(f"PCMConfig.{name}", getattr(self, name), low=0.0)
-        for name in ("prog_noise_coeffs",):
-            if len(getattr(self, name)) != 3:
-                raise ValueError(f"PCMConfig.{name} must have 3 coefficients (c0, c1, c2).")
-        for name in ("drift_mu_coeffs", "drift_mu_bounds", "drift_sigma_coeffs", "drift_sigma_bounds"):
-            if len(getattr(self, name)) != 2:
-                raise ValueError(f"PCMConfig.{name} must be a pair.")
+        for name, size in (("prog_noise_coeffs", 3), ("drift_mu_coeffs", 2), ("drift_mu_bounds", 2),
+                           ("drift_sigma_coeffs", 2), ("drift_sigma_bounds", 2)):
+            values = finite_array(f"PCMConfig.{name}", getattr(self, name))
+            if values.shape != (size,):
+                raise ValueError(f"PCMConfig.{name} must hold {size} numbers"
+                                 f"{' (c0, c1, c2)' if size == 3 else ' (a pair)'}, got {getattr(self, name)!r}.")
         for name in ("drift_mu_bounds", "drift_sigma_bounds"):
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise ValueError(f"PCMConfig.{name} must be (low, high) with low <= high, got {(lo, hi)}.")
         for name in ("p_stuck_off", "p_stuck_on"):
-            v = getattr(self, name)
-            if not (0.0 <= v <= 1.0):
-                raise ValueError(f"PCMConfig.{name} must be a probability in [0, 1], got {v!r}.")
+            check_float(f"PCMConfig.{name} (a probability)", getattr(self, name), 0.0, 1.0)
         if self.p_stuck_off + self.p_stuck_on > 1.0:
             raise ValueError("PCMConfig.p_stuck_off + p_stuck_on must not exceed 1.")
         if self.n_levels is not None:
@@ -232,25 +229,19 @@ def quantise_uniform(x, bits, bound):
 
 
 def _check_targets(g_target, config):
-    arr = concrete(g_target)
-    if arr is None or arr.dtype == object:  # traced values: skip the concrete checks
+    if isinstance(g_target, jax.core.Tracer):  # traced values: skip the concrete checks
         return
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("target conductances must be finite.")
+    arr = finite_array("g_target (target conductances, uS)", g_target)
     if np.any(arr < 0) or np.any(arr > config.g_max * (1 + 1e-12)):
         raise ValueError(
-            f"target conductances must lie in [0, g_max = {config.g_max}] uS, got range "
+            f"target conductances g_target must lie in [0, g_max = {config.g_max}] uS, got range "
             f"[{arr.min():.4g}, {arr.max():.4g}]; map weights with probsnn.hardware.crossbar.map_weights."
         )
 
 
 def _check_time(t):
-    try:
-        t = float(t)
-    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
-        return
-    if not math.isfinite(t) or t < 0:
-        raise ValueError(f"time after programming must be a finite number of seconds >= 0, got {t!r}.")
+    if not isinstance(t, jax.core.Tracer):
+        check_float("t (time after programming, seconds)", t, low=0.0)
 
 
 def _program(key, g_target, config):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import positive_int
+from .._checks import check_callable, positive_int
 from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..neurons.base import Neuron
 from ..neurons.layers import FeedForwardParams, RecurrentParams, feedforward_layer, recurrent_layer
@@ -126,6 +126,11 @@ def fit_bptt(loss_fn: Callable, params, batches, optimizer=None, n_epochs: int =
     params, losses : the trained parameters and the per-update losses (NumPy array).
     """
     n_epochs = positive_int("n_epochs", n_epochs)
+    check_callable("loss_fn", loss_fn, "loss_fn(params, *batch) -> scalar")
+    check_callable("project", project, "project(params) -> params", optional=True)
+    if not callable(batches) and (isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__")):
+        raise TypeError(f"batches must be a sequence of argument tuples or a callable batches(epoch), got "
+                        f"{type(batches).__name__}.")
     path, every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
     optimizer = optimizer if optimizer is not None else optax.adam(1e-3)
     opt_state = optimizer.init(params)

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import check_callable, check_float, check_time_axis, positive_int
 from ..neurons.base import Neuron
 from ..neurons.layers import check_inputs
 from .ostl import _neuron_jacobians
@@ -63,6 +63,8 @@ class EpropParams(NamedTuple):
 def init_eprop(key, n_inputs: int, n_outputs: int, neuron_params, input_scale=1.0, recurrent_scale=0.5, dtype=None):
     """Gaussian weights scaled by fan-in, zero-diagonal recurrent weights, zero output bias."""
     n_inputs, n_outputs = positive_int("n_inputs", n_inputs), positive_int("n_outputs", n_outputs)
+    input_scale = check_float("input_scale", input_scale, low=0.0)
+    recurrent_scale = check_float("recurrent_scale", recurrent_scale, low=0.0)
     dtype = dtype or jnp.result_type(float)
     n = np.shape(jax.tree_util.tree_leaves(neuron_params)[0])[0]
     k1, k2, k3 = jax.random.split(key, 3)
@@ -93,10 +95,7 @@ def _check(neuron, params, inputs, readout_decay):
     check_inputs(inputs, n_in)
     if np.ndim(inputs) != 3:
         raise ValueError(f"inputs must have shape [T, batch, {n_in}], got {np.shape(inputs)}.")
-    readout_decay = float(readout_decay)
-    if not 0.0 <= readout_decay < 1.0:
-        raise ValueError(f"readout_decay (kappa) must lie in [0, 1), got {readout_decay}.")
-    return readout_decay
+    return check_float("readout_decay (kappa)", readout_decay, 0.0, 1.0, high_open=True)
 
 
 def eprop_forward(neuron: Neuron, params: EpropParams, inputs, readout_decay: float = 0.0,
@@ -124,6 +123,8 @@ def eprop_forward(neuron: Neuron, params: EpropParams, inputs, readout_decay: fl
 
 def eprop_reference_loss(neuron, params, inputs, targets, step_loss: Callable, readout_decay: float = 0.0):
     r""":math:`E = \sum_t E_t(y_t, y^*_t)` with the documented stop-gradients; ``jax.grad`` of it is e-prop."""
+    check_callable("step_loss", step_loss, "step_loss(y_t, target_t) -> scalar")
+    check_time_axis("targets", targets, np.shape(inputs)[0] if np.ndim(inputs) else 0)
     _, outputs = eprop_forward(neuron, params, inputs, readout_decay, stop_recurrent_gradient=True)
     return jnp.sum(jax.vmap(step_loss)(outputs, targets))
 
@@ -152,12 +153,14 @@ def eprop_gradient(neuron: Neuron, params: EpropParams, inputs, targets, step_lo
     loss, grads : :math:`E` and an :class:`EpropParams` of gradients.
     """
     kappa = _check(neuron, params, inputs, readout_decay)
+    check_callable("step_loss", step_loss, "step_loss(y_t, target_t) -> scalar")
+    check_time_axis("targets", targets, np.shape(inputs)[0])
     inputs = jnp.asarray(inputs)
     n_in, n = params.input_weights.shape
     n_out = params.output_weights.shape[1]
     if isinstance(feedback, str):
         if feedback != "symmetric":
-            raise ValueError("feedback must be 'symmetric' or an (N, n_out) matrix.")
+            raise ValueError(f"feedback must be 'symmetric' or an (N, n_out) matrix, got {feedback!r}.")
         symmetric = True
     else:
         symmetric = False

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_callable, check_time_axis
 from ..neurons.base import Neuron
 from ..neurons.layers import FeedForwardParams, check_inputs
 
@@ -63,13 +64,17 @@ def _neuron_jacobians(neuron: Neuron, neuron_params, state, current):
 
 
 def _check_ostl(neurons, params, inputs):
-    if isinstance(neurons, Neuron) or len(neurons) != len(params) or len(params) == 0:
-        raise ValueError("give one Neuron per layer and one FeedForwardParams per layer (>= 1 layer).")
+    if isinstance(neurons, Neuron) or not isinstance(neurons, Sequence) or not isinstance(params, Sequence) \
+            or len(neurons) != len(params) or len(params) == 0:
+        raise ValueError("give neurons (a list, one Neuron per layer) and params (one FeedForwardParams per layer, "
+                         f">= 1 layer); got {type(neurons).__name__} and {type(params).__name__}.")
     for i, (neuron, layer) in enumerate(zip(neurons, params)):
         if not isinstance(layer, FeedForwardParams):
             raise ValueError(
                 f"OSTL here supports feed-forward layers (FeedForwardParams); layer {i} is {type(layer).__name__}."
             )
+        if not isinstance(neuron, Neuron):
+            raise ValueError(f"neurons[{i}] must be a probsnn Neuron, got {type(neuron).__name__}.")
         if not neuron.elementwise:
             raise ValueError(
                 f"layer {i} uses {neuron.name}, whose update couples neurons within the layer; OSTL's eligibility "
@@ -114,6 +119,8 @@ def ostl_gradient(neurons: Sequence[Neuron], params: Sequence[FeedForwardParams]
     grads : list of FeedForwardParams, the OSTL gradient (exactly ``jax.grad`` of :math:`E` for one layer).
     """
     _check_ostl(neurons, params, inputs)
+    check_callable("step_loss", step_loss, "step_loss(output_state_t, target_t) -> scalar")
+    check_time_axis("targets", targets, np.shape(inputs)[0])
     inputs = jnp.asarray(inputs)
     batch = inputs.shape[1]
     n_layers = len(params)

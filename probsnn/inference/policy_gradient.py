@@ -67,7 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import positive_float, positive_int
+from .._checks import check_float, check_int, one_of, positive_float, positive_int
 from ..basis import Basis, identity
 from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, StepInput
@@ -121,17 +121,12 @@ class FirstToSpikePolicy:
     def __init__(self, encoder, n_actions: int, n_steps: int, n_latent: int = 0, history_basis: Basis | None = None,
                  input_basis: Basis | None = None, temperature: float = 1.0, no_spike="uniform",
                  coupling_mask=None, input_mask=None):
-        if int(n_actions) != n_actions or n_actions < 2:
-            raise ValueError(f"n_actions must be an integer >= 2, got {n_actions!r}.")
-        if int(n_steps) != n_steps or n_steps < 1:
-            raise ValueError(f"n_steps (the maximum decision time T) must be a positive integer, got {n_steps!r}.")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}.")
-        if no_spike != "uniform":
-            if isinstance(no_spike, str) or int(no_spike) != no_spike or not 0 <= no_spike < n_actions:
-                raise ValueError(f"no_spike must be 'uniform' or an action index in [0, {n_actions}), "
-                                 f"got {no_spike!r}.")
-            no_spike = int(no_spike)
+        n_actions = check_int("n_actions", n_actions, minimum=2)
+        n_steps = positive_int("n_steps (the maximum decision time T)", n_steps)
+        temperature = positive_float("temperature", temperature)
+        if not (isinstance(no_spike, str) and no_spike == "uniform"):
+            no_spike = check_int("no_spike", no_spike, minimum=0, maximum=n_actions - 1,
+                                 fix=" Pass 'uniform' or an action index.")
         for attr in ("n_inputs", "encode", "probabilities", "features"):
             if not hasattr(encoder, attr):
                 raise TypeError(f"encoder lacks '{attr}'; use OneHotEncoder or PopulationEncoder.")
@@ -362,20 +357,13 @@ class Reinforce:
                 raise TypeError(f"env lacks '{attr}' (needs the probsnn.envs reset/step interface).")
         if env.n_actions != policy.n_actions:
             raise ValueError(f"env has {env.n_actions} actions but the policy has {policy.n_actions} output neurons.")
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}.")
-        if baseline not in ("learned", "moving", "none"):
-            raise ValueError(f"baseline must be 'learned', 'moving' or 'none', got {baseline!r}.")
-        if variant not in ("episode", "online"):
-            raise ValueError(f"variant must be 'episode' or 'online', got {variant!r}.")
-        if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"baseline_decay must lie in [0, 1), got {baseline_decay!r}.")
-        if not 0.0 <= trace_decay <= 1.0:
-            raise ValueError(f"trace_decay must lie in [0, 1], got {trace_decay!r}.")
-        if not spike_penalty >= 0.0:
-            raise ValueError(f"spike_penalty must be >= 0, got {spike_penalty!r}.")
+        batch_size = positive_int("batch_size", batch_size)
+        gamma = check_float("gamma", gamma, 0.0, 1.0)
+        one_of("baseline", baseline, ("learned", "moving", "none"))
+        one_of("variant", variant, ("episode", "online"))
+        baseline_decay = check_float("baseline_decay", baseline_decay, 0.0, 1.0, high_open=True)
+        trace_decay = check_float("trace_decay", trace_decay, 0.0, 1.0)
+        spike_penalty = check_float("spike_penalty", spike_penalty, low=0.0)
         if optimizer is None:
             learning_rate = positive_float("learning_rate (Adam step size of the policy)", learning_rate)
         value_learning_rate = positive_float("value_learning_rate (Adam step size of the learned value)",
@@ -562,9 +550,7 @@ class Reinforce:
         history : dict of str -> ndarray
             The metrics (batch means) of every update, arrays of length ``n_iterations``.
         """
-        if int(n_iterations) != n_iterations or n_iterations < 1:
-            raise ValueError(f"n_iterations must be a positive integer, got {n_iterations!r}.")
-        n_iterations = int(n_iterations)
+        n_iterations = positive_int("n_iterations", n_iterations)
         chunk = positive_int("chunk (updates per lax.scan chunk)", chunk)
         path, every, resume = checkpoint_options(checkpoint, checkpoint_every, resume)
         if callback is not None and not callable(callback):
@@ -648,8 +634,7 @@ class Reinforce:
     def evaluate(self, params: GLMParams, key, n_episodes: int = 10, greedy: bool = True):
         """Mean return, episode length, spikes per decision ... over ``n_episodes`` (``greedy``: most probable
         action, see :meth:`FirstToSpikePolicy.greedy_action`; spikes are those of a sampled race on the same state)."""
-        if int(n_episodes) != n_episodes or n_episodes < 1:
-            raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}.")
+        n_episodes = positive_int("n_episodes", n_episodes)
         self.policy.net.check_params(params)
         metrics = self._evaluate_jit(params, jax.random.split(key, int(n_episodes)), bool(greedy))
         return {k: float(v) for k, v in metrics.items()}

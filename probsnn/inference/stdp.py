@@ -38,7 +38,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_float, positive_float
+from .._checks import (
+    check_binary_entries,
+    check_finite_entries,
+    check_float,
+    concrete,
+    finite_array,
+    one_of,
+    positive_float,
+)
 
 __all__ = [
     "STDPParams",
@@ -50,6 +58,7 @@ __all__ = [
     "WindowedSTDPParams",
     "window_kernel",
     "windowed_stdp_update",
+    "check_post_triggered",
 ]
 
 
@@ -76,14 +85,11 @@ class STDPParams:
             check_float(f"STDPParams.{name}", getattr(self, name), low=0.0)
         for name in ("tau_plus", "tau_minus"):
             positive_float(f"STDPParams.{name} (a time constant in bins)", getattr(self, name))
-        if not self.w_min < self.w_max:
+        w_min = check_float("STDPParams.w_min", self.w_min)
+        if not w_min < check_float("STDPParams.w_max", self.w_max):
             raise ValueError(f"STDPParams needs w_min < w_max, got {self.w_min} and {self.w_max}.")
-        if self.weight_dependence not in ("additive", "multiplicative"):
-            raise ValueError(
-                f"weight_dependence must be 'additive' or 'multiplicative', got {self.weight_dependence!r}."
-            )
-        if self.pairing not in ("all", "nearest"):
-            raise ValueError(f"pairing must be 'all' or 'nearest', got {self.pairing!r}.")
+        one_of("STDPParams.weight_dependence", self.weight_dependence, ("additive", "multiplicative"))
+        one_of("STDPParams.pairing", self.pairing, ("all", "nearest"))
 
 
 class STDPTraces(NamedTuple):
@@ -128,13 +134,21 @@ def stdp_step(params: STDPParams, weights, traces: STDPTraces, pre_spikes, post_
 
 
 def _check_trains(weights, pre_train, post_train):
-    w, pre, post = np.shape(weights), np.shape(pre_train), np.shape(post_train)
+    w, pre, post = (np.shape(a) if not isinstance(a, (str, bytes)) else () for a in (weights, pre_train, post_train))
     if len(w) != 2:
         raise ValueError(f"weights must be [n_post, n_pre], got shape {w}.")
-    if len(pre) != 2 or len(post) != 2 or pre[0] != post[0]:
-        raise ValueError(f"spike trains must be time-major [T, n_pre] and [T, n_post] with equal T, got {pre}, {post}.")
+    if len(pre) != 2 or len(post) != 2 or pre[0] != post[0] or pre[0] == 0:
+        raise ValueError(f"spike trains pre_train [T, n_pre] and post_train [T, n_post] must be time-major with "
+                         f"equal T >= 1, got {pre}, {post}.")
     if pre[1] != w[1] or post[1] != w[0]:
         raise ValueError(f"weights {w} must be [n_post={post[1]}, n_pre={pre[1]}].")
+    for name, value in (("pre_train", pre_train), ("post_train", post_train)):
+        value = concrete(value)
+        if value is not None:
+            check_binary_entries(name, value, fix="; pass 0/1 spike trains (a bin holds at most one spike)")
+    value = concrete(weights)
+    if value is not None:
+        finite_array("weights", value)
 
 
 def run_stdp(params: STDPParams, weights, pre_train, post_train, traces: STDPTraces | None = None):
@@ -145,6 +159,10 @@ def run_stdp(params: STDPParams, weights, pre_train, post_train, traces: STDPTra
     if not isinstance(params, STDPParams):
         raise ValueError(f"params must be STDPParams, got {type(params).__name__}.")
     _check_trains(weights, pre_train, post_train)
+    value = concrete(weights)
+    if value is not None and np.any((value < params.w_min) | (value > params.w_max)):
+        raise ValueError(f"weights must lie in [w_min, w_max] = [{params.w_min}, {params.w_max}] (the rule's "
+                         f"bounds), got range [{value.min()}, {value.max()}]; clip them or widen the bounds.")
     weights = jnp.asarray(weights)
     if traces is None:
         traces = init_traces(weights.shape[1], weights.shape[0], weights.dtype)
@@ -196,15 +214,46 @@ class WindowedSTDPParams:
 
     def __post_init__(self):
         for name in ("a_pot", "a_dep"):
-            v = getattr(self, name)
-            if not (0.0 <= v <= 1.0):
-                raise ValueError(f"{name} must be a probability/amplitude in [0, 1], got {v!r}.")
-        if not self.tau > 0:
-            raise ValueError(f"tau must be > 0 (bins), got {self.tau!r}.")
-        if not self.window >= 0:
-            raise ValueError(f"window must be >= 0 (bins), got {self.window!r}.")
-        if self.kernel not in ("exp", "box"):
-            raise ValueError(f"kernel must be 'exp' or 'box', got {self.kernel!r}.")
+            check_float(f"WindowedSTDPParams.{name} (a probability/amplitude)", getattr(self, name), 0.0, 1.0)
+        check_float("WindowedSTDPParams.tau (bins; inf for a flat kernel)", self.tau, low=0.0, low_open=True,
+                    allow_inf=True)
+        check_float("WindowedSTDPParams.window (bins)", self.window, low=0.0, allow_inf=True)
+        one_of("WindowedSTDPParams.kernel", self.kernel, ("exp", "box"))
+
+
+def check_post_triggered(params: WindowedSTDPParams, weights, time_since_pre, post_spikes,
+                         binary_weights: bool = False) -> None:
+    """Validate the arguments of a post-triggered STDP event (concrete values only; traced ones, inside a
+    jitted network, are left alone): ``weights`` ``[n_post, n_pre]`` (``[n_post, n_pre, K]`` for binary
+    compound synapses) in [0, 1] (0/1 if ``binary_weights``), ``time_since_pre`` ``[n_pre]`` >= 0 (``inf``
+    for no spike yet, never NaN) and ``post_spikes`` ``[n_post]`` 0/1."""
+    if not isinstance(params, WindowedSTDPParams):
+        raise ValueError(f"params must be WindowedSTDPParams, got {type(params).__name__}.")
+    ranks = (2, 3) if binary_weights else (2,)
+    shape = np.shape(weights) if not isinstance(weights, (str, bytes)) else ()
+    if len(shape) not in ranks:
+        devices = " (or [n_post, n_pre, K] devices)" if binary_weights else ""
+        raise ValueError(f"weights must be [n_post, n_pre]{devices}, got shape {shape}.")
+    n_post, n_pre = shape[:2]
+    for name, value, want in (("time_since_pre", time_since_pre, n_pre), ("post_spikes", post_spikes, n_post)):
+        if isinstance(value, (str, bytes)) or np.shape(value) != (want,):
+            raise ValueError(f"{name} must have shape ({want},) for weights of shape {shape}, got "
+                             f"{np.shape(value) if not isinstance(value, (str, bytes)) else repr(value)}.")
+    time_since_pre, post_spikes, weights = concrete(time_since_pre), concrete(post_spikes), concrete(weights)
+    if time_since_pre is not None:
+        time_since_pre = finite_array("time_since_pre", np.where(np.isposinf(time_since_pre), 0.0, time_since_pre))
+        if np.any(time_since_pre < 0):
+            raise ValueError("time_since_pre must be >= 0 bins since the last pre spike (inf if none), got "
+                             f"{time_since_pre.min()}.")
+    if post_spikes is not None:
+        check_binary_entries("post_spikes", post_spikes)
+    if weights is not None and binary_weights:
+        check_binary_entries("weights", weights, fix="; binary synapses hold 0 or 1")
+    elif weights is not None:
+        check_finite_entries("weights", weights)
+        if np.any((weights < 0) | (weights > 1)):
+            raise ValueError(f"weights must lie in [0, 1] for soft-bound STDP, got range [{weights.min()}, "
+                             f"{weights.max()}].")
 
 
 def window_kernel(params: WindowedSTDPParams, time_since_pre):
@@ -229,6 +278,7 @@ def windowed_stdp_update(params: WindowedSTDPParams, weights, time_since_pre, po
     with :math:`\Delta t_j` the bins since pre neuron :math:`j`'s last spike (``inf`` if none).
     Returns the new weights (they stay in [0, 1] without clipping).
     """
+    check_post_triggered(params, weights, time_since_pre, post_spikes)
     in_window, k = window_kernel(params, time_since_pre)
     post = jnp.asarray(post_spikes)[:, None]
     dw = jnp.where(in_window[None, :], params.a_pot * k[None, :] * (1.0 - weights), -params.a_dep * weights)

@@ -149,8 +149,8 @@ class ThreeFactorVI:
                  likelihood_weight: float = 1.0):
         if not isinstance(net, GLMNetwork):
             raise TypeError(f"net must be a probsnn.GLMNetwork, got {type(net).__name__}.")
-        if not (isinstance(kappa, (int, float)) and 0.0 <= kappa < 1.0):
-            raise ValueError(f"kappa must be in [0, 1), got {kappa!r}; use episode_update for the kappa -> 1 limit.")
+        kappa = check_float("kappa", kappa, 0.0, 1.0, high_open=True,
+                            fix=" Use episode_update for the kappa -> 1 limit.")
         n_samples = positive_int("n_samples", n_samples)
         one_of("multi_sample", multi_sample, ("mean", "iw"))
         baseline_decay = check_float("baseline_decay", baseline_decay, 0.0, 1.0, high_open=True)
@@ -325,6 +325,9 @@ class ThreeFactorVI:
             raise ValueError(f"stimulus must have shape (T, {net.n_stimulus_dims}), got {stimulus.shape}.")
         if visible.shape != (stimulus.shape[0], net.n_visible):
             raise ValueError(f"visible must have shape ({stimulus.shape[0]}, {net.n_visible}), got {visible.shape}.")
+        if rewards is not None and jnp.shape(rewards) != (stimulus.shape[0],):
+            raise ValueError(f"rewards must have shape ({stimulus.shape[0]},), one reward per bin of the stimulus, "
+                             f"got shape {jnp.shape(rewards)}; pass None for no reward.")
         _check_stream(net, "stimulus", stimulus, "visible", visible, rewards)
         if rewards is None:
             rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)

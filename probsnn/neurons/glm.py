@@ -46,7 +46,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_finite_entries, concrete, first_index, first_non_finite, non_negative_int, positive_int
+from .._checks import (
+    check_finite_entries,
+    check_float,
+    concrete,
+    finite_array,
+    first_index,
+    first_non_finite,
+    non_negative_int,
+    one_of,
+    positive_int,
+)
 from ..basis import Basis, causal_convolve
 from ..data import MAX_COUNT_PER_BIN, SpikeData
 from .observation import make_observation
@@ -293,9 +303,14 @@ class GLMNetwork:
     # -------------------------------------------------------------- parameters
     def init_params(self, key=None, scale: float = 0.1, bias=0.0, dtype=None) -> GLMParams:
         """Filter weights ``N(0, scale^2)`` (all zero when ``key`` is None; zero where masked) and the given
-        bias (a scalar or one value per neuron)."""
+        bias (a scalar or one value per neuron). ``scale`` must be a finite number >= 0 and ``bias`` finite."""
         dtype = dtype or jnp.result_type(float)
         n = self.n_neurons
+        scale = check_float("scale", scale, low=0.0)
+        if not isinstance(bias, jax.core.Tracer):
+            bias = finite_array("bias", bias)
+            if bias.shape not in ((), (n,)):
+                raise ValueError(f"bias must be one number or one per neuron (shape ({n},)), got shape {bias.shape}.")
         shapes = ((n, self.n_stimulus_dims, self.n_stimulus_basis), (n, n, self.n_history_basis))
         if key is None:
             stimulus_weights, coupling_weights = (jnp.zeros(s, dtype) for s in shapes)
@@ -543,14 +558,14 @@ class GLMNetwork:
                 raise ValueError("give the stimulus [T, D] or n_steps.")
             stimulus = np.zeros((positive_int("n_steps", n_steps), 0))
         if not isinstance(stimulus, jax.Array):
-            stimulus = np.asarray(stimulus, dtype=float)
+            stimulus = finite_array("stimulus", stimulus)
             if stimulus.ndim == 1 and self.n_stimulus_dims == 1:
                 stimulus = stimulus[:, None]
         if stimulus.ndim != 2 or stimulus.shape[1] != self.n_stimulus_dims:
             raise ValueError(f"stimulus must have shape (T, {self.n_stimulus_dims}), got {stimulus.shape}.")
         values = concrete(stimulus)
-        if values is not None and not np.all(np.isfinite(values)):
-            raise ValueError("stimulus contains non-finite values.")
+        if values is not None:
+            check_finite_entries("stimulus", values, fix="; remove or impute them")
         if n_steps is not None and stimulus.shape[0] != n_steps:
             raise ValueError(f"stimulus has {stimulus.shape[0]} bins but n_steps={n_steps}.")
         if visible is not None:
@@ -623,7 +638,8 @@ class GLMNetwork:
         """Total ``log p(s_{1:T})`` of a full spike path given the stimulus (visible and latent)."""
         return jnp.sum(self.log_prob_sequence(params, stimulus, spikes))
 
-    def simulate(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, initial_history=None):
+    def simulate(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, initial_history=None,
+                 on_explosion: str = "raise"):
         r"""Sample spike trains autoregressively from the generative model (every neuron free).
 
         At every step :math:`u_t` is computed from the sampled past, then :math:`s_t \sim p(\cdot \mid u_t)`
@@ -639,23 +655,35 @@ class GLMNetwork:
             Required when the network has stimulus filters.
         initial_history : array_like, shape (L, N), optional
             Spikes before the first bin, most recent first (``[0]`` is the bin just before); zeros by default.
+        on_explosion : {"raise", "warn"}
+            What to do when the network is explosive (below): ``"raise"`` (the default) raises a ``ValueError``;
+            ``"warn"`` returns the sampled path for inspection with a ``RuntimeWarning``.
 
         Returns
         -------
         spikes : jax.Array, shape (T, N)
         potentials : jax.Array, shape (T, N)
 
+        Raises
+        ------
+        ValueError
+            When the network is explosive (``on_explosion="raise"``): a potential exceeds the observation's
+            ``safe_potential_bound`` (a Poisson mean above ``MAX_COUNT_PER_BIN = 2**24`` spikes per bin, where
+            the sampled counts leave the range of a recording and finally saturate at the int64 maximum). The
+            message gives the bin, the neuron and the fix. Checked on concrete outputs only: under ``jax.jit``
+            nothing is checked (the traced program runs and returns the sampled path).
+
         Warns
         -----
         RuntimeWarning
-            When the network is explosive: a potential exceeds the observation's ``safe_potential_bound`` (a
-            Poisson mean above ``MAX_COUNT_PER_BIN = 2**24`` spikes per bin, where the sampled counts leave the
-            range of a recording and finally saturate at the int64 maximum). The outputs are still returned (the
-            potentials are exact for the sampled path); :meth:`simulate_data` raises instead. Checked on concrete
-            outputs only: under ``jax.jit`` nothing is checked.
+            Instead of the error, with ``on_explosion="warn"``: the outputs are returned as sampled (the
+            potentials are exact for the sampled path, the counts are not spike data).
         """
+        one_of("on_explosion", on_explosion, ("raise", "warn"))
         spikes, potentials = self._simulate(params, key, n_steps, stimulus, initial_history)
         explosion = self._explosion(spikes, potentials)
+        if explosion and on_explosion == "raise":
+            raise ValueError(f"simulate: {explosion} To inspect the runaway path pass on_explosion='warn'.")
         if explosion:
             warnings.warn(explosion, RuntimeWarning, stacklevel=2)
         return spikes, potentials

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_float, concrete, positive_int
+from .._checks import check_finite_entries, check_float, concrete, positive_int
 from .base import Neuron
 
 __all__ = ["FeedForwardParams", "RecurrentParams", "check_inputs", "input_currents", "feedforward_layer",
@@ -53,8 +53,10 @@ def check_inputs(inputs, n_inputs: int):
     if shape[0] < 1:
         raise ValueError("inputs must have at least one time step.")
     arr = concrete(inputs)
-    if arr is not None and not np.all(np.isfinite(arr)):
-        raise ValueError("inputs must be finite.")
+    if arr is not None:
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"inputs must be real numbers (spikes or currents), got dtype {arr.dtype}.")
+        check_finite_entries("inputs", arr, fix="; inputs must be finite")
 
 
 def _check_layer(neuron: Neuron, params, recurrent: bool):
