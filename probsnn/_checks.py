@@ -24,6 +24,7 @@ __all__ = [
     "first_non_finite",
     "check_finite_entries",
     "positive_scalar",
+    "check_trial_starts",
 ]
 
 
@@ -158,3 +159,35 @@ def positive_scalar(name: str, value) -> float:
     if isinstance(value, (list, tuple)) or (hasattr(value, "shape") and np.shape(value) != ()):
         raise ValueError(f"{name} must be a positive scalar (one number), got an array of shape {np.shape(value)}.")
     return positive_float(name, value)
+
+
+def check_trial_starts(name: str, value, n_bins: int) -> tuple[int, ...] | None:
+    """``value``, the bins where each trial of a concatenated recording begins, as a tuple of ints: the first 0,
+    strictly increasing, all below ``n_bins``. ``None`` (and a lone ``[0]``) is one trial: ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)) or np.ndim(value) == 0:
+        raise ValueError(f"{name} must be a 1-D sequence of bin indices (first 0), e.g. [0, 100, 250]; got "
+                         f"{value!r}.")
+    starts = np.asarray(value)
+    if starts.ndim != 1 or starts.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of bin indices, got shape {starts.shape}.")
+    if starts.dtype == np.bool_ or not np.issubdtype(starts.dtype, np.number) or np.iscomplexobj(starts):
+        raise ValueError(f"{name} must hold integer bin indices, got dtype {starts.dtype}.")
+    if starts.dtype.kind == "f":
+        bad = ~np.isfinite(starts) | (starts != np.round(starts))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"{name} must hold integer bin indices; {name}[{k}] = {starts[k]}.")
+    starts = starts.astype(np.int64)
+    if starts[0] != 0:
+        raise ValueError(f"{name}[0] must be 0 (the first trial begins at bin 0), got {starts[0]}; prepend 0.")
+    decreasing = np.diff(starts) <= 0
+    if decreasing.any():
+        k = int(np.argmax(decreasing))
+        raise ValueError(f"{name} must be strictly increasing (every trial has at least one bin): {name}[{k + 1}] "
+                         f"= {starts[k + 1]} <= {name}[{k}] = {starts[k]}. Sort them and remove duplicates.")
+    if starts[-1] >= n_bins:
+        raise ValueError(f"{name}[-1] = {starts[-1]} must be < the number of bins ({n_bins}): a trial cannot start "
+                         "after the data end.")
+    return None if starts.size == 1 else tuple(int(k) for k in starts)

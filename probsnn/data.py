@@ -18,7 +18,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ._checks import check_finite_entries, check_float, check_int, first_index, one_of, positive_scalar
+from ._checks import (
+    check_finite_entries,
+    check_float,
+    check_int,
+    check_trial_starts,
+    first_index,
+    one_of,
+    positive_scalar,
+)
 
 __all__ = ["SpikeData", "MAX_COUNT_PER_BIN", "SPIKE_TIME_TOLERANCE"]
 
@@ -91,37 +99,6 @@ def _check_intervals(name: str, intervals, example: str) -> np.ndarray:
         raise ValueError(f"{name} must be sorted and non-overlapping: {name}[{k + 1}] starts at {pairs[k + 1, 0]}, "
                          f"before {name}[{k}] ends at {pairs[k, 1]}. Sort the intervals and merge overlapping ones.")
     return pairs
-
-
-def _check_trial_starts(trial_starts, n_bins: int) -> tuple[int, ...] | None:
-    """``trial_starts`` as a tuple of ints (first 0, strictly increasing, < n_bins); None for one trial."""
-    if trial_starts is None:
-        return None
-    if isinstance(trial_starts, (str, bytes)) or _is_scalar(trial_starts):
-        raise ValueError(f"trial_starts must be a 1-D sequence of bin indices (first 0), e.g. [0, 100, 250]; got "
-                         f"{trial_starts!r}.")
-    starts = np.asarray(trial_starts)
-    if starts.ndim != 1 or starts.size == 0:
-        raise ValueError(f"trial_starts must be a non-empty 1-D sequence of bin indices, got shape {starts.shape}.")
-    if starts.dtype == np.bool_ or not np.issubdtype(starts.dtype, np.number) or np.iscomplexobj(starts):
-        raise ValueError(f"trial_starts must hold integer bin indices, got dtype {starts.dtype}.")
-    bad = (~np.isfinite(starts) | (starts != np.round(starts))) if starts.dtype.kind == "f" else None
-    if bad is not None and bad.any():
-        k = int(np.argmax(bad))
-        raise ValueError(f"trial_starts must hold integer bin indices; trial_starts[{k}] = {starts[k]}.")
-    starts = starts.astype(np.int64)
-    if starts[0] != 0:
-        raise ValueError(f"trial_starts[0] must be 0 (the first trial begins at bin 0), got {starts[0]}; prepend 0.")
-    decreasing = np.diff(starts) <= 0
-    if decreasing.any():
-        k = int(np.argmax(decreasing))
-        raise ValueError(f"trial_starts must be strictly increasing (every trial has at least one bin): "
-                         f"trial_starts[{k + 1}] = {starts[k + 1]} <= trial_starts[{k}] = {starts[k]}. Sort them and "
-                         "remove duplicates.")
-    if starts[-1] >= n_bins:
-        raise ValueError(f"trial_starts[-1] = {starts[-1]} must be < the number of bins ({n_bins}): a trial "
-                         "cannot start after the data end.")
-    return None if starts.size == 1 else tuple(int(k) for k in starts)
 
 
 def _check_observed(observed, counts: np.ndarray) -> np.ndarray | None:
@@ -256,7 +233,7 @@ class SpikeData:
         object.__setattr__(self, "stimulus", stimulus)
         object.__setattr__(self, "neuron_names", names)
         object.__setattr__(self, "t_start", t_start)
-        object.__setattr__(self, "trial_starts", _check_trial_starts(self.trial_starts, counts.shape[0]))
+        object.__setattr__(self, "trial_starts", check_trial_starts("trial_starts", self.trial_starts, counts.shape[0]))
         object.__setattr__(self, "observed", _check_observed(self.observed, counts))
 
     # ------------------------------------------------------------------ constructors

@@ -122,3 +122,236 @@ def test_split_and_folds_refuse_what_would_cut_a_trial():
         SpikeData(np.zeros((10, 1)), dt=0.01).split(0.5, by="trial")
     with pytest.raises(ValueError, match="by must be one of"):
         data.split(0.5, by="bins")
+
+
+# ------------------------------------------------------------------------------------------ GLM helpers
+def _network(trial_edges="zero-pad", stimulus=True, coupling=True, history_window=12, observation="poisson"):
+    from probsnn import GLMNetwork, basis
+
+    return GLMNetwork(2, stimulus_basis=basis.raised_cosine_linear(2, 5, lag_offset=0) if stimulus else None,
+                      history_basis=basis.raised_cosine_log(3, history_window), coupling=coupling,
+                      trial_edges=trial_edges, observation=observation)
+
+
+def _history_params(net, seed=0, self_weight=-1.0, bias=-2.5):
+    """Strong self-history (refractory for ``self_weight < 0``, excitatory for ``> 0``) and weak coupling: history
+    that crossed a trial boundary would change the next trial's potentials by O(1)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(seed)
+    coupling = rng.normal(0.0, 0.1, net.param_mask.coupling_weights.shape)
+    coupling[[0, 1], [0, 1]] += self_weight
+    return net.init_params(bias=bias)._replace(
+        stimulus_weights=jnp.asarray(rng.normal(0.0, 0.4, net.param_mask.stimulus_weights.shape)),
+        coupling_weights=jnp.asarray(coupling * net.param_mask.coupling_weights))
+
+
+def _brute_force_terms(net, params, data):
+    """log p(s_{i,t} | u_{i,t}) by explicit loops over bins, neurons and lags, each trial with a zero past."""
+    from scipy.special import gammaln
+
+    filters = net.filters(params)
+    bias = np.asarray(params.bias)
+    terms = np.zeros(data.counts.shape)
+    for trial in data.trial_slices():
+        counts, stimulus = data.counts[trial], None if data.stimulus is None else data.stimulus[trial]
+        for t in range(counts.shape[0]):
+            for i in range(net.n_neurons):
+                u = bias[i]
+                if stimulus is not None:
+                    for k, lag in enumerate(filters["stimulus_lags"]):
+                        if t - lag >= 0:
+                            u += filters["stimulus"][i, :, k] @ stimulus[t - lag]
+                for k, lag in enumerate(filters["coupling_lags"]):
+                    if t - lag >= 0:
+                        u += filters["coupling"][i, :, k] @ counts[t - lag]
+                s = counts[t, i]
+                terms[trial.start + t, i] = s * u - np.exp(u) - gammaln(s + 1)
+    return terms
+
+
+def _brute_force_drop_weight(net, data):
+    """1 where no filter of neuron i reaches before its trial's start or into an unobserved bin of a coupled neuron."""
+    observed = np.ones(data.counts.shape, bool) if data.observed is None else data.observed
+    weight = observed.astype(float)
+    lags = net.history_basis.lags
+    for trial in data.trial_slices():
+        for t in range(trial.start, trial.stop):
+            for i in range(net.n_neurons):
+                if t - trial.start < net.window:
+                    weight[t, i] = 0.0
+                    continue
+                for j in np.flatnonzero(net.coupling_mask[i]):
+                    if not all(observed[t - lag, j] for lag in lags):
+                        weight[t, i] = 0.0
+    return weight
+
+
+def _simulated_trials(net, params, lengths, seed=0):
+    import jax
+
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    stimulus = rng.normal(size=(int(np.sum(lengths)), 1)) if net.n_stimulus_dims else None
+    return net.simulate_data(params, jax.random.PRNGKey(seed), n_steps=int(np.sum(lengths)), stimulus=stimulus,
+                             dt=0.001, trial_starts=starts)
+
+
+# ------------------------------------------------------------------------------------------ likelihood and fits
+def test_fit_on_concatenated_trials_is_the_fit_of_the_separate_trials():
+    """fit_map on trials with boundaries maximises the sum of per-trial log-likelihoods (each trial its own
+    SpikeData): equal values at the optimum and a zero gradient of the per-trial sum there. Without the boundaries
+    history crosses from one trial into the next and the log-likelihood differs by far more than 1e-8."""
+    import jax
+
+    from probsnn import SpikeData, fit_map
+
+    net = _network()
+    data = _simulated_trials(net, _history_params(net), [700, 500, 800], seed=1)
+    assert data.n_trials == 3
+    fit = fit_map(net, data)
+    assert fit.converged.all()
+    pieces = data.trials()
+    designs = [net.design_matrix(piece) for piece in pieces]
+    per_trial = sum(float(net.log_likelihood(fit.params, piece, design=d)) for piece, d in zip(pieces, designs))
+    assert abs(fit.log_likelihood - per_trial) < 1e-8
+    gradient = jax.grad(lambda p: sum(net.log_likelihood(p, piece, design=d) for piece, d in zip(pieces, designs)))(
+        fit.params)
+    assert max(float(np.max(np.abs(g))) for g in gradient) < 1e-5  # the per-trial objective is at its maximum
+    # power: the same bins without boundaries
+    joined = SpikeData(data.counts, dt=data.dt, stimulus=data.stimulus)
+    difference = abs(float(net.log_likelihood(fit.params, joined)) - per_trial)
+    assert difference > 1.0, difference
+    refit = fit_map(net, joined)
+    assert abs(refit.log_likelihood - per_trial) > 1e-3
+
+
+@pytest.mark.parametrize("trial_edges", ["zero-pad", "drop"])
+def test_log_likelihood_with_trials_and_mask_matches_a_brute_force_loop(trial_edges):
+    rng = np.random.default_rng(2)
+    net = _network(trial_edges, history_window=6)
+    params = _history_params(net, seed=2)
+    counts = rng.poisson(0.4, size=(70, 2))
+    observed = np.ones((70, 2), bool)
+    observed[30:41, 1] = False  # unit 1 lost for a while, inside the second trial
+    counts[~observed] = 0
+    data = SpikeData(counts, dt=0.001, stimulus=rng.normal(size=(70, 1)), trial_starts=[0, 25, 52],
+                     observed=observed)
+    weight = observed.astype(float) if trial_edges == "zero-pad" else _brute_force_drop_weight(net, data)
+    np.testing.assert_array_equal(net.likelihood_weight(data), weight)
+    expected = _brute_force_terms(net, params, data) * weight
+    np.testing.assert_allclose(np.asarray(net.log_likelihood(params, data, per="bin")), expected, atol=1e-10)
+    np.testing.assert_allclose(float(net.log_likelihood(params, data)), expected.sum(), rtol=1e-12)
+    if trial_edges == "drop":  # the first `window` bins of each trial, and the bins after unit 1's gap, are out
+        assert weight[:6].sum() == 0 and weight[25:31].sum() == 0 and weight[41:47, :].sum() == 0
+
+
+def test_masked_unit_fit_matches_statsmodels_on_its_observed_rows():
+    """A unit recorded only in part of the session: fit_map with the observed mask gives, for every neuron,
+    statsmodels' Poisson GLM on that neuron's observed rows of the same design."""
+    import statsmodels.api as sm
+
+    from probsnn import fit_map
+
+    net = _network()
+    data = _simulated_trials(net, _history_params(net, seed=3), [1500, 1500], seed=3)
+    observed = np.ones(data.counts.shape, bool)
+    observed[:1100, 1] = False
+    counts = np.where(observed, data.counts, 0)
+    masked = SpikeData(counts, dt=data.dt, stimulus=data.stimulus, trial_starts=data.trial_starts, observed=observed)
+    fit = fit_map(net, masked)
+    assert fit.converged.all()
+    design = np.asarray(net.design_matrix(masked))
+    weights = np.asarray(net.flatten(fit.params))
+    for i in range(2):
+        rows = observed[:, i]
+        reference = sm.GLM(counts[rows, i], design[rows], family=sm.families.Poisson()).fit(tol=1e-13, maxiter=200)
+        np.testing.assert_allclose(weights[i], reference.params, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(fit.log_likelihood_per_neuron[i], reference.llf, rtol=1e-10)
+    # power: zero-filling the unobserved bins (no mask) fits the unit to 1100 silent bins: a far lower rate
+    zero_filled = fit_map(net, SpikeData(counts, dt=data.dt, stimulus=data.stimulus, trial_starts=data.trial_starts))
+    assert float(zero_filled.params.bias[1]) < float(fit.params.bias[1]) - 0.5
+
+
+def test_bits_per_spike_counts_only_the_observed_bins():
+    """A unit observed in the last bins only, without stimulus or coupling: its bits/spike on the masked session
+    equals that on the slice where it is observed (its own history before is zero in both)."""
+    from probsnn import fit_map
+    from probsnn.diagnostics import bits_per_spike
+
+    net = _network(stimulus=False, coupling=False)
+    data = _simulated_trials(net, _history_params(net, seed=4), [2000], seed=4)
+    observed = np.ones(data.counts.shape, bool)
+    observed[:800, 0] = False
+    masked = SpikeData(np.where(observed, data.counts, 0), dt=data.dt, observed=observed)
+    fit = fit_map(net, masked)
+    np.testing.assert_allclose(bits_per_spike(net, fit.params, masked)[0],
+                               bits_per_spike(net, fit.params, masked.time_slice(800, 2000))[0], rtol=1e-10)
+
+
+def test_fitters_refuse_a_neuron_without_bins_in_the_likelihood():
+    from probsnn import fit_map
+
+    net = _network()
+    observed = np.ones((50, 2), bool)
+    observed[:, 1] = False
+    data = SpikeData(np.zeros((50, 2), int) + np.array([1, 0]) * (np.arange(50)[:, None] % 3 == 0),
+                     dt=0.001, stimulus=np.zeros((50, 1)), observed=observed)
+    with pytest.raises(ValueError, match="neuron 'n1' has no bin in the likelihood"):
+        fit_map(net, data)
+
+
+# ------------------------------------------------------------------------------------------ sequential mode
+def test_simulation_history_restarts_at_each_trial():
+    """With strong self-excitation and no stimulus, the potential in the first bin of every trial is the bias
+    exactly (the baseline rate), and the parallel potentials of the simulated data with its trials reproduce the
+    sequential ones; without trial_starts the history carries over."""
+    import jax
+
+    net = _network(stimulus=False, observation="bernoulli")  # bounded: strong self-excitation cannot explode
+    params = _history_params(net, seed=5, self_weight=1.5, bias=-2.0)
+    starts = [0, 150, 300, 450]
+    spikes, potentials = net.simulate(params, jax.random.PRNGKey(5), n_steps=600, trial_starts=starts)
+    potentials = np.asarray(potentials)
+    np.testing.assert_array_equal(potentials[starts], np.broadcast_to(np.asarray(params.bias), (4, 2)))
+    data = SpikeData(np.asarray(spikes), dt=0.001, trial_starts=starts)
+    np.testing.assert_allclose(np.asarray(net.potential(params, data)), potentials, atol=1e-10)
+    _, carried = net.simulate(params, jax.random.PRNGKey(5), n_steps=600)
+    assert np.any(np.abs(np.asarray(carried)[starts[1:]] - np.asarray(params.bias)) > 0.1)
+
+
+def test_three_factor_run_resets_history_and_traces_at_trial_starts():
+    import jax
+
+    from probsnn import GLMNetwork, ThreeFactorVI, basis
+
+    net = GLMNetwork(1, 2, history_basis=basis.raised_cosine_log(2, 5), observation="bernoulli")
+    params = net.init_params(jax.random.PRNGKey(0), scale=0.5, bias=-1.0)
+    learner = ThreeFactorVI(net, learning_rate=1e-9)  # parameters stay (almost) fixed: the potentials show the state
+    visible = (np.random.default_rng(0).uniform(size=(80, 1)) < 0.4).astype(float)
+    opt_state, state = learner.init(params)
+    out = learner.run(params, opt_state, state, np.zeros((80, 0)), visible, jax.random.PRNGKey(1),
+                      trial_starts=[0, 30, 55])
+    potential = np.asarray(out[3][1])  # [T, K, N]
+    np.testing.assert_allclose(potential[[0, 30, 55]], np.broadcast_to(np.asarray(params.bias), (3, 1, 3)),
+                               atol=1e-6)
+    carried = np.asarray(learner.run(params, opt_state, state, np.zeros((80, 0)), visible,
+                                     jax.random.PRNGKey(1))[3][1])
+    assert np.any(np.abs(carried[[30, 55]] - np.asarray(params.bias)) > 1e-3)
+
+
+def test_synaptic_sampling_refuses_weighted_data_and_latent_trials():
+    from probsnn import GLMNetwork, basis, synaptic_sampling
+
+    observed = np.ones((40, 2), bool)
+    observed[:10, 1] = False
+    counts = np.zeros((40, 2), int)
+    counts[::4, 0] = 1
+    counts[20::5, 1] = 1
+    masked = SpikeData(counts, dt=0.001, stimulus=np.zeros((40, 1)), observed=observed)
+    with pytest.raises(ValueError, match="does not weight its likelihood"):
+        synaptic_sampling(_network(), masked, n_steps=2, step_size=1e-4)
+    latent = GLMNetwork(1, 1, history_basis=basis.raised_cosine_log(2, 5), observation="bernoulli")
+    with pytest.raises(ValueError, match="without trial_starts or an observed mask"):
+        synaptic_sampling(latent, SpikeData(counts[:, :1], dt=0.001, trial_starts=[0, 20]), n_steps=2,
+                          step_size=1e-4)
