@@ -25,6 +25,7 @@ __all__ = [
     "check_finite_entries",
     "positive_scalar",
     "check_trial_starts",
+    "trial_restarts",
 ]
 
 
@@ -191,3 +192,14 @@ def check_trial_starts(name: str, value, n_bins: int) -> tuple[int, ...] | None:
         raise ValueError(f"{name}[-1] = {starts[-1]} must be < the number of bins ({n_bins}): a trial cannot start "
                          "after the data end.")
     return None if starts.size == 1 else tuple(int(k) for k in starts)
+
+
+def trial_restarts(name: str, value, n_bins: int) -> np.ndarray | None:
+    """Bool ``(n_bins,)`` flags, True at every trial start after the first, from ``value`` checked by
+    :func:`check_trial_starts`: where a sequential model resets its state. None for one trial."""
+    starts = check_trial_starts(name, value, n_bins)
+    if starts is None:
+        return None
+    restart = np.zeros(n_bins, bool)
+    restart[list(starts[1:])] = True
+    return restart

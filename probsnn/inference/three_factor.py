@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import check_float, check_trial_starts, concrete, one_of, positive_float, positive_int
+from .._checks import check_float, concrete, one_of, positive_float, positive_int, trial_restarts
 from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, run_in_chunks, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
@@ -339,12 +339,8 @@ class ThreeFactorVI:
         if rewards is None:
             rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)
         rewards = jnp.asarray(rewards, params.bias.dtype)
-        starts = check_trial_starts("trial_starts", trial_starts, stimulus.shape[0])
-        restart = None
-        if starts is not None:
-            restart = np.zeros(stimulus.shape[0], bool)
-            restart[list(starts[1:])] = True
-            restart = jnp.asarray(restart)
+        restart = trial_restarts("trial_starts", trial_starts, stimulus.shape[0])
+        restart = None if restart is None else jnp.asarray(restart)
         if path is None:
             return self._run_jit(params, opt_state, state, stimulus, visible, rewards, key, restart)
         return self._run_checkpointed(path, every, resume, params, opt_state, state, stimulus, visible, rewards, key,

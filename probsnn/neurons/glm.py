@@ -56,13 +56,13 @@ import numpy as np
 
 from .._checks import (
     check_finite_entries,
-    check_trial_starts,
     concrete,
     first_index,
     first_non_finite,
     non_negative_int,
     one_of,
     positive_int,
+    trial_restarts,
 )
 from ..basis import Basis, causal_convolve
 from ..data import MAX_COUNT_PER_BIN, SpikeData
@@ -643,11 +643,7 @@ class GLMNetwork:
         """
         self.check_params(params)
         stimulus, visible = self._check_sequence(stimulus, visible, n_steps)
-        starts = check_trial_starts("trial_starts", trial_starts, stimulus.shape[0])
-        restart = None
-        if starts is not None:
-            restart = np.zeros(stimulus.shape[0], bool)
-            restart[list(starts[1:])] = True
+        restart = trial_restarts("trial_starts", trial_starts, stimulus.shape[0])
         dtype = jnp.result_type(float)
         return self._sample_jit(params, key, jnp.asarray(stimulus, dtype),
                                 None if visible is None else jnp.asarray(visible, dtype),
