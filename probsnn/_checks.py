@@ -27,6 +27,8 @@ __all__ = [
     "check_binary_entries",
     "check_callable",
     "check_time_axis",
+    "check_trial_starts",
+    "trial_restarts",
 ]
 
 
@@ -219,3 +221,46 @@ def check_binary_entries(name: str, array, fix: str = "") -> None:
     where = first_index(~((values == 0) | (values == 1)))
     if where is not None:
         raise ValueError(f"{name} must hold 0/1 spikes, but {name}{list(where)} = {values[where]}{fix}.")
+
+
+def check_trial_starts(name: str, value, n_bins: int) -> tuple[int, ...] | None:
+    """``value``, the bins where each trial of a concatenated recording begins, as a tuple of ints: the first 0,
+    strictly increasing, all below ``n_bins``. ``None`` (and a lone ``[0]``) is one trial: ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)) or np.ndim(value) == 0:
+        raise ValueError(f"{name} must be a 1-D sequence of bin indices (first 0), e.g. [0, 100, 250]; got "
+                         f"{value!r}.")
+    starts = np.asarray(value)
+    if starts.ndim != 1 or starts.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of bin indices, got shape {starts.shape}.")
+    if starts.dtype == np.bool_ or not np.issubdtype(starts.dtype, np.number) or np.iscomplexobj(starts):
+        raise ValueError(f"{name} must hold integer bin indices, got dtype {starts.dtype}.")
+    if starts.dtype.kind == "f":
+        bad = ~np.isfinite(starts) | (starts != np.round(starts))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"{name} must hold integer bin indices; {name}[{k}] = {starts[k]}.")
+    starts = starts.astype(np.int64)
+    if starts[0] != 0:
+        raise ValueError(f"{name}[0] must be 0 (the first trial begins at bin 0), got {starts[0]}; prepend 0.")
+    decreasing = np.diff(starts) <= 0
+    if decreasing.any():
+        k = int(np.argmax(decreasing))
+        raise ValueError(f"{name} must be strictly increasing (every trial has at least one bin): {name}[{k + 1}] "
+                         f"= {starts[k + 1]} <= {name}[{k}] = {starts[k]}. Sort them and remove duplicates.")
+    if starts[-1] >= n_bins:
+        raise ValueError(f"{name}[-1] = {starts[-1]} must be < the number of bins ({n_bins}): a trial cannot start "
+                         "after the data end.")
+    return None if starts.size == 1 else tuple(int(k) for k in starts)
+
+
+def trial_restarts(name: str, value, n_bins: int) -> np.ndarray | None:
+    """Bool ``(n_bins,)`` flags, True at every trial start after the first, from ``value`` checked by
+    :func:`check_trial_starts`: where a sequential model resets its state. None for one trial."""
+    starts = check_trial_starts(name, value, n_bins)
+    if starts is None:
+        return None
+    restart = np.zeros(n_bins, bool)
+    restart[list(starts[1:])] = True
+    return restart

@@ -14,6 +14,9 @@ plus its lag offset. :func:`causal_convolve` turns a time-major signal ``[T, C]`
 
 .. math::  F[t, c, j] = \sum_{l=0}^{L-1} \phi_j(l)\, x[t - l - \ell_0, c] \qquad (x[t<0] = 0).
 
+For a signal made of trials (segments concatenated in time) the convolution restarts at every trial start
+``t_k``: the past before ``t_k`` is zero, so no filter reaches across a boundary.
+
 References
 ----------
 Pillow, J. W., Shlens, J., Paninski, L., Sher, A., Litke, A. M., Chichilnisky, E. J. & Simoncelli, E. P.
@@ -29,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_float, concrete, non_negative_int, one_of, positive_float, positive_int
+from ._checks import check_float, check_trial_starts, concrete, non_negative_int, one_of, positive_float, positive_int
 
 __all__ = [
     "Basis",
@@ -78,6 +81,11 @@ class Basis:
     @property
     def n_basis(self) -> int:
         return int(self.matrix.shape[1])
+
+    @property
+    def reach(self) -> int:
+        """How many bins into the past the basis reaches: ``lag_offset + n_lags - 1``."""
+        return self.lag_offset + self.n_lags - 1
 
     @property
     def lags(self) -> np.ndarray:
@@ -223,10 +231,11 @@ def _check_signal(signal):
     return signal
 
 
-def causal_convolve(signal, basis: Basis, method: str = "auto"):
+def causal_convolve(signal, basis: Basis, method: str = "auto", trial_starts=None):
     r"""Causal convolution of a time-major signal with every function of a basis.
 
     .. math:: F[t, c, j] = \sum_{l=0}^{L-1} \phi_j(l)\, x[t - l - \ell_0, c]
+        \qquad (x[t'] = 0 \text{ for } t' \text{ before the trial of } t)
 
     Parameters
     ----------
@@ -236,6 +245,10 @@ def causal_convolve(signal, basis: Basis, method: str = "auto"):
     method : {"auto", "direct", "fft"}
         ``"direct"`` is a depthwise convolution (cost ``T C L n``); ``"fft"`` a zero-padded FFT
         (cost ``C n T log T``), better for long windows. ``"auto"`` picks FFT for windows over 256 lags.
+    trial_starts : sequence of int, optional
+        Bins where a trial begins (first 0, increasing, as :attr:`probsnn.SpikeData.trial_starts`): the
+        convolution restarts there with a zero past. It is computed in one pass over the signal with
+        ``basis.reach`` zero rows inserted before every trial start, so the cost grows by those rows only.
 
     Returns
     -------
@@ -252,6 +265,14 @@ def causal_convolve(signal, basis: Basis, method: str = "auto"):
     signal = _check_signal(signal)
     if method == "auto":
         method = "fft" if basis.n_lags > 256 else "direct"
+    starts = check_trial_starts("trial_starts", trial_starts, signal.shape[0])
+    if starts is not None and basis.reach > 0:
+        # one convolution of the trials separated by `reach` zero rows: no lag reaches the previous trial
+        n_bins = signal.shape[0]
+        trial = np.repeat(np.arange(len(starts)), np.diff(starts + (n_bins,)))
+        rows = np.arange(n_bins) + trial * basis.reach
+        padded = jnp.zeros((rows[-1] + 1, signal.shape[1]), signal.dtype).at[rows].set(signal)
+        return causal_convolve(padded, basis, method)[rows]
     if basis.lag_offset >= signal.shape[0]:
         return jnp.zeros(signal.shape + (basis.n_basis,), jnp.result_type(signal.dtype, jnp.float32))
     return _causal_convolve(signal, jnp.asarray(basis.matrix), basis.lag_offset, method)

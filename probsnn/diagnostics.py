@@ -82,7 +82,7 @@ class ConvergenceWarning(UserWarning):
 
 
 # ---------------------------------------------------------------- goodness of fit
-def homogeneous_log_likelihood(counts, observation, rate_per_bin=None) -> np.ndarray:
+def homogeneous_log_likelihood(counts, observation, rate_per_bin=None, weight=None) -> np.ndarray:
     """Log-likelihood per neuron of a constant-rate model (the rate defaults to the counts' own mean).
 
     Parameters
@@ -91,18 +91,28 @@ def homogeneous_log_likelihood(counts, observation, rate_per_bin=None) -> np.nda
     observation : observation model of the network (Poisson or Bernoulli)
     rate_per_bin : array (N,), optional
         Expected spikes per bin of the reference model, e.g. the training mean for held-out data.
+    weight : array (T, N), optional
+        0/1 likelihood weight (:meth:`probsnn.GLMNetwork.likelihood_weight`): only bins with weight 1 count,
+        in the terms and in the default mean.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    mean = counts.mean(axis=0) if rate_per_bin is None else np.asarray(rate_per_bin, dtype=np.float64)
+    if rate_per_bin is not None:
+        mean = np.asarray(rate_per_bin, dtype=np.float64)
+    elif weight is None:
+        mean = counts.mean(axis=0)
+    else:
+        mean = (counts * weight).sum(axis=0) / np.maximum(weight.sum(axis=0), 1.0)
     if np.any(mean <= 0):
         raise ValueError("the homogeneous reference rate must be > 0 for every neuron (a neuron without spikes?).")
     if observation.name == "bernoulli":
         if np.any(mean >= 1):
             raise ValueError("a Bernoulli reference rate must be < 1 spike per bin.")
-        return (counts * np.log(mean) + (1 - counts) * np.log1p(-mean)).sum(axis=0)
-    from scipy.special import gammaln
+        terms = counts * np.log(mean) + (1 - counts) * np.log1p(-mean)
+    else:
+        from scipy.special import gammaln
 
-    return (counts * np.log(mean) - mean - gammaln(counts + 1)).sum(axis=0)
+        terms = counts * np.log(mean) - mean - gammaln(counts + 1)
+    return (terms if weight is None else terms * weight).sum(axis=0)
 
 
 def bits_per_spike(net, params, data: SpikeData, reference_rate=None, design=None) -> np.ndarray:
@@ -117,10 +127,14 @@ def bits_per_spike(net, params, data: SpikeData, reference_rate=None, design=Non
     reference_rate : array (N,), optional
         Spikes per bin of the homogeneous reference; by default the mean of ``data`` itself (the
         tutorial's training-set convention). For held-out data pass the training mean.
+
+    Only the bins of the likelihood count (:meth:`~probsnn.GLMNetwork.likelihood_weight`: observed bins, trial
+    edges kept unless ``trial_edges="drop"``), in the model, the reference and the number of spikes.
     """
     model_ll = np.asarray(net.log_likelihood(params, data, per="neuron", design=design))
-    reference_ll = homogeneous_log_likelihood(data.counts, net.observation, reference_rate)
-    n_spikes = data.n_spikes.astype(np.float64)
+    weight = net.likelihood_weight(data)
+    reference_ll = homogeneous_log_likelihood(data.counts, net.observation, reference_rate, weight)
+    n_spikes = (data.n_spikes if weight is None else (data.counts * weight).sum(axis=0)).astype(np.float64)
     if np.any(n_spikes == 0):
         raise ValueError("bits per spike is undefined for a neuron without spikes in the data.")
     return (model_ll - reference_ll) / (n_spikes * np.log(2.0))
@@ -173,14 +187,37 @@ def _rescaled_intervals(counts: np.ndarray, expected: np.ndarray, bernoulli: boo
     return 1.0 - np.exp(-taus)
 
 
+def _likelihood_runs(weight, trial_bounds) -> list[tuple[int, int]]:
+    """Contiguous runs ``(start, stop)`` of bins with weight 1 (one neuron's column), cut at trial boundaries."""
+    inside = np.concatenate([[False], np.asarray(weight) > 0, [False]])
+    changes = np.flatnonzero(np.diff(inside.astype(np.int8)))
+    cuts = np.asarray(trial_bounds)
+    runs = []
+    for a, b in zip(changes[::2], changes[1::2]):
+        edges = [a] + [int(c) for c in cuts if a < c < b] + [b]
+        runs += list(zip(edges[:-1], edges[1:]))
+    return runs
+
+
 def time_rescaling_ks(net, params, data: SpikeData, seed: int = 0, design=None) -> KSResult:
-    """Time-rescaling KS goodness-of-fit test of a fitted network on ``data`` (see module docstring)."""
+    """Time-rescaling KS goodness-of-fit test of a fitted network on ``data`` (see module docstring).
+
+    With trials or a likelihood weight (:meth:`~probsnn.GLMNetwork.likelihood_weight`) the rescaled intervals
+    are taken within each trial's run of bins in the likelihood only: no interval spans a trial boundary or an
+    unobserved stretch.
+    """
     expected = np.asarray(net.observation.mean(net.potential(params, data, design)), dtype=np.float64)
     rng = np.random.default_rng(seed)
     bernoulli = net.observation.name == "bernoulli"
+    weight = net.likelihood_weight(data)
     statistics, pvalues, rescaled = [], [], []
     for i in range(data.n_neurons):
-        z = _rescaled_intervals(data.counts[:, i], expected[:, i], bernoulli, rng)
+        if weight is None and data.trial_starts is None:
+            z = _rescaled_intervals(data.counts[:, i], expected[:, i], bernoulli, rng)
+        else:
+            runs = _likelihood_runs(np.ones(data.n_bins) if weight is None else weight[:, i], data.trial_bounds)
+            z = np.concatenate([np.zeros(0)] + [_rescaled_intervals(data.counts[a:b, i], expected[a:b, i],
+                                                                    bernoulli, rng) for a, b in runs])
         rescaled.append(z)
         if len(z) < 2:
             statistics.append(np.nan)

@@ -10,7 +10,9 @@ Every Bayesian fit in probsnn (:func:`probsnn.fit_nuts`, :func:`probsnn.fit_svi`
   and ``coupling_filter`` ``(neuron, presynaptic, history_lag)``; masked (absent) connections are zero;
 * ``log_likelihood``: ``obs`` with the pointwise log-likelihood :math:`\log p(s_{i,t} \mid u_{i,t})` per
   ``(time, neuron)``, or summed over consecutive blocks of bins (``(block, neuron)``, "leave one segment
-  out" for PSIS-LOO on long recordings);
+  out" for PSIS-LOO on long recordings); bins outside the likelihood (unobserved, or an edge dropped by
+  ``trial_edges="drop"``: :meth:`~probsnn.GLMNetwork.likelihood_weight`) hold 0, so the pointwise terms sum to
+  the model's log-likelihood;
 * ``sample_stats``: sampler statistics where the method has them (NUTS: ``diverging``, ``tree_depth``,
   ``energy``, ``step_size``, ...), and for every method ``lp``, the log joint density of the draw;
 * ``observed_data``: ``obs``, the spike counts ``(time, neuron)``;
@@ -137,9 +139,12 @@ def _check_block(log_likelihood, n_bins):
     raise ValueError(f"log_likelihood must be 'bin', a block size in bins (int), or None; got {log_likelihood!r}.")
 
 
-def _pointwise(net, design, counts, flat, block, batch=64):
-    """Per-draw log-likelihood ``[S, T, N]`` or block sums ``[S, T // block, N]`` (trailing bins dropped)."""
+def _pointwise(net, design, counts, flat, block, weight=None, batch=64):
+    """Per-draw log-likelihood ``[S, T, N]`` or block sums ``[S, T // block, N]`` (trailing bins dropped), times
+    the likelihood weight (None: all ones)."""
     import jax
+
+    from ..neurons.glm import weighted
 
     n_bins = design.shape[0]
     n_blocks = n_bins // block
@@ -147,7 +152,7 @@ def _pointwise(net, design, counts, flat, block, batch=64):
 
     @jax.jit
     def one(w):
-        terms = observation.log_prob(counts, design @ w.T)
+        terms = weighted(observation.log_prob(counts, design @ w.T), weight)
         if block == 1:
             return terms
         return terms[: n_blocks * block].reshape(n_blocks, block, -1).sum(axis=1)
@@ -155,7 +160,7 @@ def _pointwise(net, design, counts, flat, block, batch=64):
     return np.asarray(jax.lax.map(one, flat, batch_size=min(batch, flat.shape[0])))
 
 
-def _log_joint(net, design, counts, draws, priors, batch=64):
+def _log_joint(net, design, counts, draws, priors, weight=None, batch=64):
     """Log joint density of each draw ``[S]`` under the NumPyro model (``lp``)."""
     import jax
     from numpyro.infer.util import log_density
@@ -163,7 +168,7 @@ def _log_joint(net, design, counts, draws, priors, batch=64):
     from ..models.glm import glm_network
 
     def one(draw):
-        value, _ = log_density(glm_network, (design, counts), dict(net=net, priors=priors), draw)
+        value, _ = log_density(glm_network, (design, counts), dict(net=net, priors=priors, weight=weight), draw)
         return value
 
     n = next(iter(draws.values())).shape[0]
@@ -202,6 +207,8 @@ def to_inference_data(net, data, draws: dict, *, design=None, priors=None, sampl
     block = _check_block(log_likelihood, data.n_bins)
     design = net.design_matrix(data) if design is None else jnp.asarray(design)
     counts = jnp.asarray(data.counts, design.dtype)
+    weight = net.likelihood_weight(data)
+    weight = None if weight is None else jnp.asarray(weight, design.dtype)
     params = draws_to_params(net, draws, (chains, n_draws))
     flat = jax.vmap(jax.vmap(net.flatten))(params)  # [C, S, N, F]
     flat_s = flat.reshape((chains * n_draws,) + flat.shape[2:])
@@ -212,7 +219,8 @@ def to_inference_data(net, data, draws: dict, *, design=None, priors=None, sampl
     if compute_lp:
         site_draws = {k: jnp.asarray(v).reshape((chains * n_draws,) + v.shape[2:]) for k, v in draws.items()
                       if not k.endswith("_filter")}
-        stats["lp"] = _log_joint(net, design, counts, site_draws, priors or GLMPriors()).reshape(chains, n_draws)
+        stats["lp"] = _log_joint(net, design, counts, site_draws, priors or GLMPriors(),
+                                 weight).reshape(chains, n_draws)
 
     groups = dict(posterior=posterior, sample_stats=stats or None,
                   observed_data={"obs": np.asarray(data.counts)})
@@ -220,7 +228,7 @@ def to_inference_data(net, data, draws: dict, *, design=None, priors=None, sampl
     dims["obs"] = ["time", "neuron"]
     n_blocks = None
     if block is not None:
-        ll = _pointwise(net, design, counts, flat_s, block)
+        ll = _pointwise(net, design, counts, flat_s, block, weight)
         ll = ll.reshape((chains, n_draws) + ll.shape[1:])
         if block > 1:
             n_blocks = ll.shape[2]

@@ -40,7 +40,7 @@ from .._checks import positive_float, positive_int
 from ..data import SpikeData
 from ..diagnostics import ConvergenceWarning
 from ..models.priors import GaussianPrior
-from ..neurons.glm import GLMNetwork, GLMParams
+from ..neurons.glm import GLMNetwork, GLMParams, weighted
 
 __all__ = ["fit_map", "MAPResult", "ConvergenceWarning"]
 
@@ -103,15 +103,15 @@ class MAPResult:
 
 
 # ------------------------------------------------------------------------------------ jitted pieces
-def _loglik_derivatives(observation, counts, potential):
-    """Per-bin log-likelihood (up to count-only terms, which Newton's method never needs) and its first two
-    derivatives in the potential."""
+def _loglik_derivatives(observation, counts, potential, weight):
+    """Per-bin log-likelihood (up to count-only terms, which Newton's method never needs) times the likelihood
+    weight (None: all ones), and its first two derivatives in the potential."""
 
     def total(u):
-        return observation.unnormalised_log_prob(counts, u).sum()
+        return weighted(observation.unnormalised_log_prob(counts, u), weight).sum()
 
     first, second = jax.jvp(jax.grad(total), (potential,), (jnp.ones_like(potential),))
-    return observation.unnormalised_log_prob(counts, potential), first, second
+    return weighted(observation.unnormalised_log_prob(counts, potential), weight), first, second
 
 
 def _prior_gradient(weights, precision):
@@ -127,9 +127,9 @@ def _penalty(weights, precision):
 
 
 @partial(jax.jit, static_argnames=("observation",))
-def _objective(design, counts, weights, precision, observation):
+def _objective(design, counts, weights, precision, weight, observation):
     potential = design @ weights.T
-    loglik = observation.log_prob(counts, potential).sum(axis=0)
+    loglik = weighted(observation.log_prob(counts, potential), weight).sum(axis=0)
     return loglik, loglik - _penalty(weights, precision)
 
 
@@ -215,9 +215,9 @@ def _solve_pd(hessian, rhs):
 
 
 @partial(jax.jit, static_argnames=("observation", "max_halvings"))
-def _newton_step(design, hessian_design, counts, weights, potential, precision, maskf, active, observation,
+def _newton_step(design, hessian_design, counts, weights, potential, precision, maskf, active, weight, observation,
                  max_halvings=30):
-    loglik_terms, first, second = _loglik_derivatives(observation, counts, potential)
+    loglik_terms, first, second = _loglik_derivatives(observation, counts, potential, weight)
     objective = loglik_terms.sum(axis=0) - _penalty(weights, precision)
     gradient = (first.T @ design - _prior_gradient(weights, precision)) * maskf
     hessian = _negative_hessian(hessian_design, -second, precision, maskf, active)
@@ -228,8 +228,8 @@ def _newton_step(design, hessian_design, counts, weights, potential, precision, 
     def evaluate(step):
         new_weights = weights + step[:, None] * direction
         new_potential = potential + step[None, :] * direction_potential
-        value = observation.unnormalised_log_prob(counts, new_potential).sum(axis=0) - _penalty(new_weights,
-                                                                                                 precision)
+        value = (weighted(observation.unnormalised_log_prob(counts, new_potential), weight).sum(axis=0)
+                 - _penalty(new_weights, precision))
         return jnp.where(jnp.isfinite(value), value, -jnp.inf)
 
     # Armijo backtracking per neuron; a tiny decrement is inside the quadratic region: take the full step.
@@ -255,11 +255,11 @@ def _newton_step(design, hessian_design, counts, weights, potential, precision, 
 
 
 @partial(jax.jit, static_argnames=("observation",))
-def _curvature(design, counts, weights, precision, maskf, observation):
+def _curvature(design, counts, weights, precision, maskf, weight, observation):
     """Gradient, negative Hessian, Newton decrement and Newton direction at ``weights``, in the design's
     precision."""
     potential = design @ weights.T
-    _, first, second = _loglik_derivatives(observation, counts, potential)
+    _, first, second = _loglik_derivatives(observation, counts, potential, weight)
     gradient = (first.T @ design - _prior_gradient(weights, precision)) * maskf
     hessian = _negative_hessian(design, -second, precision, maskf)
     direction, chol = _solve_pd(hessian, gradient)
@@ -270,25 +270,25 @@ _LBFGS = optax.lbfgs()
 
 
 @partial(jax.jit, static_argnames=("observation",))
-def _lbfgs_step(design, counts, precision, maskf, weights, state, observation):
+def _lbfgs_step(design, counts, precision, maskf, weights, state, weight, observation):
     """One Optax L-BFGS step on the summed negative objective. The data are arguments, not constants closed
     over, so XLA does not constant-fold them and one compiled step serves every fit of the same shapes."""
 
     def loss(w):
         w = w * maskf
-        return -_objective(design, counts, w, precision, observation)[1].sum()
+        return -_objective(design, counts, w, precision, weight, observation)[1].sum()
 
     value, grad = optax.value_and_grad_from_state(loss)(weights, state=state)
     updates, state = _LBFGS.update(grad, state, weights, value=value, grad=grad, value_fn=loss)
     return optax.apply_updates(weights, updates), state, jnp.max(jnp.abs(grad * maskf))
 
 
-def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol):
+def _lbfgs(design, counts, weights, precision, maskf, weight, observation, max_iter, tol):
     """Optax L-BFGS on the summed negative objective (neurons are independent, so this is N problems)."""
     state = _LBFGS.init(weights)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        weights, state, grad_max = _lbfgs_step(design, counts, precision, maskf, weights, state, observation)
+        weights, state, grad_max = _lbfgs_step(design, counts, precision, maskf, weights, state, weight, observation)
         if not bool(jnp.isfinite(grad_max)):
             break
         if float(grad_max) < tol:
@@ -296,7 +296,8 @@ def _lbfgs(design, counts, weights, precision, maskf, observation, max_iter, tol
     return weights * maskf, n_iter
 
 
-def _newton_loop(design, hessian_design, counts, weights, precision, maskf, observation, tol, max_iter, bar):
+def _newton_loop(design, hessian_design, counts, weights, precision, maskf, weight, observation, tol, max_iter,
+                 bar):
     """Newton iterations until every neuron's decrement is below ``tol`` (or it stalls, or max_iter).
 
     The step computed at a decrement below ``tol`` is still taken, so the returned point is accurate to
@@ -309,8 +310,8 @@ def _newton_loop(design, hessian_design, counts, weights, precision, maskf, obse
     n_iterations = np.zeros(n_neurons, int)
     for _ in range(max_iter):
         weights, potential, _, decrement, moved = _newton_step(
-            design, hessian_design, counts, weights, potential, precision, maskf, jnp.asarray(active), observation
-        )
+            design, hessian_design, counts, weights, potential, precision, maskf, jnp.asarray(active), weight,
+            observation)
         n_iterations += active
         decrement = np.asarray(decrement)
         done = decrement <= tol
@@ -333,7 +334,7 @@ DIVERGENCE_BOUND = 1e3
 _DIVERGENCE_STEP = 1e-3
 
 
-def _diverging(design, counts, weights, direction, precision, maskf, observation):
+def _diverging(design, counts, weights, direction, precision, maskf, weight, observation):
     """Per neuron: does the objective increase without bound from the fitted weights along the Newton
     ``direction`` (no finite maximum)?
 
@@ -352,7 +353,7 @@ def _diverging(design, counts, weights, direction, precision, maskf, observation
     u = design @ jnp.asarray(w.T, design.dtype)
     du = design @ jnp.asarray(direction.T, design.dtype)
     # the count-only term of the log-probability cancels in every difference below
-    terms = {k: observation.unnormalised_log_prob(counts, u + k * du) for k in (0, 1, 4, 16)}
+    terms = {k: weighted(observation.unnormalised_log_prob(counts, u + k * du), weight) for k in (0, 1, 4, 16)}
 
     def value_change(k_from, k_to):
         # per-bin differences, summed: far less rounding than the difference of two large sums
@@ -444,9 +445,22 @@ def _check_prior(prior, net) -> np.ndarray:
     )
 
 
-def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray) -> np.ndarray:
-    """Zero filters and the bias of a homogeneous model (the ML bias of an intercept-only fit)."""
-    mean = data.counts.mean(axis=0)
+def _initial_weights(net: GLMNetwork, data: SpikeData, precision: np.ndarray, weight=None) -> np.ndarray:
+    """Zero filters and the bias of a homogeneous model (the ML bias of an intercept-only fit over the bins of
+    the likelihood, ``weight``)."""
+    if weight is None:
+        mean = data.counts.mean(axis=0)
+    else:
+        n_bins = weight.sum(axis=0)
+        if np.any(n_bins == 0):
+            i = int(np.argmax(n_bins == 0))
+            raise ValueError(
+                f"neuron {net.neuron_names[i]!r} has no bin in the likelihood (it is never observed"
+                + (f", or every observed bin lies within the window ({net.window} bins) of an edge that "
+                   "trial_edges='drop' leaves out" if net.trial_edges == "drop" else "")
+                + "); drop the neuron or give it observed bins."
+            )
+        mean = (data.counts * weight).sum(axis=0) / n_bins
     has_bias_prior = precision[..., -1, -1] > 0  # per neuron when each has its own prior
     observation = net.observation
     low, high = observation.mean_bounds
@@ -553,8 +567,12 @@ def fit_map(
     if tol is None:
         tol = 1e-7 if dtype == jnp.float64 else 1e-4
     tol = positive_float("tol", tol)
+    weight_np = net.likelihood_weight(data)
+    if weight_np is not None and init is not None:
+        _initial_weights(net, data, precision_np, weight_np)  # refuses a neuron without bins in the likelihood
+    weight = None if weight_np is None else jnp.asarray(weight_np, dtype)
     if init is None:
-        weights = jnp.asarray(_initial_weights(net, data, precision_np), dtype)
+        weights = jnp.asarray(_initial_weights(net, data, precision_np, weight_np), dtype)
     else:
         weights = net.flatten(net.check_params(init)).astype(dtype)
     design = net.design_matrix(data) if design is None else jnp.asarray(design, dtype)
@@ -571,12 +589,12 @@ def fit_map(
     bar = tqdm(total=max_iter, desc="Newton", disable=(None if progress is None else not progress), leave=False)
     start = weights
     weights, n_iterations, stalled = _newton_loop(design, hessian_design, counts, weights, precision, maskf,
-                                                  observation, tol, max_iter, bar)
+                                                  weight, observation, tol, max_iter, bar)
     bar.close()
 
     # The Laplace covariance needs the Hessian in full working precision (float32 block products would cost
     # ~1e-6 relative accuracy), so the final curvature uses the working-precision design.
-    _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
+    _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, weight, observation)
     if hessian_design.dtype != jnp.float64:  # checked once, on the result: nothing added to the Newton loop
         reason = _precision_loss(net, weights, hessian, decrement, tol, stalled, n_iterations, max_iter,
                                  check_condition=dtype != jnp.float64)
@@ -592,28 +610,29 @@ def fit_map(
                     stacklevel=2,
                 )
             weights, more_iterations, _ = _newton_loop(design, design, counts, start, precision, maskf,
-                                                       observation, tol, max_iter, None)
+                                                       weight, observation, tol, max_iter, None)
             n_iterations = n_iterations + more_iterations
-            _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
+            _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, weight,
+                                                          observation)
     converged = np.asarray(decrement) <= tol
     solver = ["newton"] * net.n_neurons
     if not converged.all():
         todo = ~converged
         new_weights, n_lbfgs = _lbfgs(
-            design, counts, weights, precision, maskf, observation, lbfgs_max_iter, tol=np.sqrt(tol)
+            design, counts, weights, precision, maskf, weight, observation, lbfgs_max_iter, tol=np.sqrt(tol)
         )
         weights = jnp.where(jnp.asarray(todo)[:, None], new_weights, weights)
-        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
+        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, weight, observation)
         # L-BFGS ends with a gradient test; polish with a few Newton steps where it is now well inside the basin.
         for _ in range(5):
             weights, _, _, dec, _ = _newton_step(design, design, counts, weights, design @ weights.T, precision,
-                                                 maskf, jnp.asarray(todo), observation)
-        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, observation)
+                                                 maskf, jnp.asarray(todo), weight, observation)
+        _, hessian, decrement, direction = _curvature(design, counts, weights, precision, maskf, weight, observation)
         for i in np.flatnonzero(todo):
             solver[i] = "newton+lbfgs"
             n_iterations[i] += n_lbfgs
         converged = np.asarray(decrement) <= tol
-    diverging, largest = _diverging(design, counts, weights, direction, precision, maskf, observation)
+    diverging, largest = _diverging(design, counts, weights, direction, precision, maskf, weight, observation)
     if warn and diverging.any():
         bad = [net.neuron_names[i] for i in np.flatnonzero(diverging)]
         warnings.warn(
@@ -636,7 +655,7 @@ def fit_map(
             stacklevel=2,
         )
 
-    loglik, logpost = _objective(design, counts, weights, precision, observation)
+    loglik, logpost = _objective(design, counts, weights, precision, weight, observation)
     hessian_np = np.asarray(hessian, dtype=np.float64)
     mask_np = np.asarray(net.feature_mask)
     covariance = np.zeros_like(hessian_np)

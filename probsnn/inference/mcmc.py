@@ -146,6 +146,8 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
     if design.shape != (data.n_bins, net.n_features):
         raise ValueError(f"design has shape {design.shape}, expected {(data.n_bins, net.n_features)}.")
     counts = jnp.asarray(data.counts, dtype)
+    weight = net.likelihood_weight(data)
+    weight = None if weight is None else jnp.asarray(weight, dtype)
 
     # ---- starting point and preconditioner
     start_params, inverse_mass = None, None
@@ -181,10 +183,10 @@ def fit_nuts(net, data: SpikeData, priors=None, *, num_warmup: int = 500, num_sa
                     progress_bar=(show if show is not None else _is_terminal()))
         key = jax.random.PRNGKey(seed)
         t0 = time.perf_counter()
-        mcmc.warmup(key, design, counts, net=net, priors=priors_r, collect_warmup=False)
+        mcmc.warmup(key, design, counts, net=net, priors=priors_r, weight=weight, collect_warmup=False)
         jax.block_until_ready(mcmc.last_state)
         t1 = time.perf_counter()
-        mcmc.run(mcmc.post_warmup_state.rng_key, design, counts, net=net, priors=priors_r,
+        mcmc.run(mcmc.post_warmup_state.rng_key, design, counts, net=net, priors=priors_r, weight=weight,
                  extra_fields=("diverging", "num_steps", "energy", "adapt_state.step_size", "accept_prob"))
         samples = mcmc.get_samples(group_by_chain=True)
         jax.block_until_ready(samples)

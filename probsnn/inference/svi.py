@@ -115,6 +115,8 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
     dtype = jnp.result_type(float)
     design = net.design_matrix(data) if design is None else jnp.asarray(design, dtype)
     counts = jnp.asarray(data.counts, dtype)
+    weight = net.likelihood_weight(data)
+    model_kwargs = dict(net=net, priors=priors_r, weight=None if weight is None else jnp.asarray(weight, dtype))
 
     init_strategy = None
     if init == "map":
@@ -131,7 +133,7 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
     key_fit, key_draw = jax.random.split(jax.random.PRNGKey(seed))
     show = progress if progress is not None else False
     t0 = time.perf_counter()
-    result = svi.run(key_fit, num_steps, design, counts, net=net, priors=priors_r, progress_bar=bool(show))
+    result = svi.run(key_fit, num_steps, design, counts, progress_bar=bool(show), **model_kwargs)
     losses = np.asarray(result.losses)
     fit_time = time.perf_counter() - t0
     params_finite = all(bool(np.all(np.isfinite(np.asarray(v)))) for v in jax.tree.leaves(result.params))
@@ -143,14 +145,14 @@ def fit_svi(net, data, priors=None, *, guide="mvn", num_steps: int = 2000, learn
                           stacklevel=2)
     from numpyro import handlers
 
-    trace = handlers.trace(handlers.seed(glm_network, 0)).get_trace(design, counts, net=net, priors=priors_r)
+    trace = handlers.trace(handlers.seed(glm_network, 0)).get_trace(design, counts, **model_kwargs)
     sites = [name for name, site in trace.items()
              if (site["type"] == "sample" and not site["is_observed"]) or site["type"] == "deterministic"]
-    latent = Predictive(guide, params=result.params, num_samples=num_samples)(key_draw, design, counts, net=net,
-                                                                               priors=priors_r)
+    latent = Predictive(guide, params=result.params, num_samples=num_samples)(key_draw, design, counts,
+                                                                               **model_kwargs)
     latent = {k: v for k, v in latent.items() if k in sites}
-    draws = Predictive(glm_network, posterior_samples=latent, return_sites=sites)(key_draw, design, counts, net=net,
-                                                                                  priors=priors_r)
+    draws = Predictive(glm_network, posterior_samples=latent, return_sites=sites)(key_draw, design, counts,
+                                                                                  **model_kwargs)
     draws = {k: np.asarray(v)[None] for k, v in draws.items() if k in sites}
     idata = to_inference_data(net, data, draws, design=design, priors=priors_r, log_likelihood=log_likelihood,
                               posterior_predictive=posterior_predictive, seed=seed,

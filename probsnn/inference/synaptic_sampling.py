@@ -433,6 +433,14 @@ def _as_batches(net: GLMNetwork, data, design):
         raise TypeError("data must be a probsnn.SpikeData, a list of SpikeData trials or examples, or (for a network "
                         f"with latent neurons) a (stimuli, visibles) pair of arrays; got {type(data).__name__}.")
     if net.n_latent:
+        for t in trials:
+            if t.trial_starts is not None or t.observed is not None:
+                raise ValueError(
+                    "synaptic sampling of a network with latent neurons takes examples without trial_starts or an "
+                    "observed mask (its sequential three-factor estimates do not reset at trial starts nor skip "
+                    "unobserved bins); pass the trials as a list of equally long examples, data.trials(), of "
+                    "fully observed units."
+                )
         lengths = {t.n_bins for t in trials}
         if len(lengths) > 1:
             raise ValueError("examples for a latent-neuron network must have equal lengths, "
@@ -457,6 +465,12 @@ def _as_batches(net: GLMNetwork, data, design):
         design = jnp.concatenate([net.design_matrix(t) for t in trials], axis=0)
     for t in trials:
         net.check_data(t)
+        if net.likelihood_weight(t) is not None:
+            raise ValueError(
+                "synaptic_sampling does not weight its likelihood: data with an observed mask, or a network with "
+                "trial_edges='drop', are refused. Trials with zero-padded edges (trial_starts, the default "
+                "trial_edges='zero-pad') are supported; for masked units use fit_nuts or fit_svi."
+            )
     counts = jnp.concatenate([jnp.asarray(t.counts, dtype) for t in trials], axis=0)
     return design, counts
 

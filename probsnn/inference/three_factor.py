@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import check_float, concrete, one_of, positive_float, positive_int
+from .._checks import check_float, concrete, one_of, positive_float, positive_int, trial_restarts
 from ..checkpoint import checkpoint_options, fingerprint, resume_checkpoint, run_in_chunks, save_checkpoint
 from ..neurons.glm import GLMNetwork, GLMParams, GLMState, StepInput
 
@@ -257,23 +257,29 @@ class ThreeFactorVI:
         """Jitted :meth:`update` (arguments: params, opt_state, state, stimulus, visible, key, reward)."""
         return jax.jit(self.update)
 
-    def _scan_steps(self, params, opt_state, state, stimulus, visible, rewards, keys):
-        """``lax.scan`` of :meth:`update` over the steps (one key per step)."""
+    def _scan_steps(self, params, opt_state, state, stimulus, visible, rewards, keys, restart=None):
+        """``lax.scan`` of :meth:`update` over the steps (one key per step); where ``restart`` (bool per step, or
+        None) is True a trial begins: the network's history, the eligibility traces and the learning signal are
+        reset to zero first."""
         def body(carry, xs):
             p, o, s = carry
-            stim, vis, r, k = xs
+            stim, vis, r, k, new_trial = xs
+            if new_trial is not None:
+                s = s._replace(**{name: jax.tree.map(lambda leaf: jnp.where(new_trial, jnp.zeros_like(leaf), leaf),
+                                                     getattr(s, name))
+                                  for name in ("net_state", "eligibility", "learning_signal")})
             p, o, s, out = self.update(p, o, s, stim, vis, k, r)
             return (p, o, s), (out.spikes, out.potential)
 
         (params, opt_state, state), traj = jax.lax.scan(body, (params, opt_state, state),
-                                                          (stimulus, visible, rewards, keys))
+                                                          (stimulus, visible, rewards, keys, restart))
         return params, opt_state, state, traj
 
     @cached_property
     def _run_jit(self):
-        def run(params, opt_state, state, stimulus, visible, rewards, key):
+        def run(params, opt_state, state, stimulus, visible, rewards, key, restart):
             return self._scan_steps(params, opt_state, state, stimulus, visible, rewards,
-                                    jax.random.split(key, stimulus.shape[0]))
+                                    jax.random.split(key, stimulus.shape[0]), restart)
 
         return jax.jit(run)
 
@@ -283,7 +289,7 @@ class ThreeFactorVI:
         return jax.jit(self._scan_steps)
 
     def run(self, params, opt_state, state, stimulus, visible, key, rewards=None, *, checkpoint=None,
-            checkpoint_every: int | None = None, resume: bool = False):
+            checkpoint_every: int | None = None, resume: bool = False, trial_starts=None):
         """Stream ``T`` steps (``lax.scan``):
         ``-> (params, opt_state, state, (spikes [T, K, N], potential [T, K, N]))``.
 
@@ -297,6 +303,10 @@ class ThreeFactorVI:
         key : jax random key
             Split into one key per step.
         rewards : array (T,), optional
+        trial_starts : sequence of int, optional
+            Bins where a trial begins (first 0, as :attr:`probsnn.SpikeData.trial_starts`): at each later one the
+            network's history, the eligibility traces and the learning signal restart from zero (the optimiser
+            and the baseline statistics carry on), so no history or credit crosses a trial boundary.
         checkpoint : path, optional
             Write the learner state and the trajectory so far to this file (:mod:`probsnn.checkpoint`, kind
             ``"ThreeFactorVI"``): the stream then runs in chunks of ``checkpoint_every`` steps, the file is
@@ -332,11 +342,15 @@ class ThreeFactorVI:
         if rewards is None:
             rewards = jnp.zeros(stimulus.shape[0], params.bias.dtype)
         rewards = jnp.asarray(rewards, params.bias.dtype)
+        restart = trial_restarts("trial_starts", trial_starts, stimulus.shape[0])
+        restart = None if restart is None else jnp.asarray(restart)
         if path is None:
-            return self._run_jit(params, opt_state, state, stimulus, visible, rewards, key)
-        return self._run_checkpointed(path, every, resume, params, opt_state, state, stimulus, visible, rewards, key)
+            return self._run_jit(params, opt_state, state, stimulus, visible, rewards, key, restart)
+        return self._run_checkpointed(path, every, resume, params, opt_state, state, stimulus, visible, rewards, key,
+                                      restart)
 
-    def _run_checkpointed(self, path, every, resume, params, opt_state, state, stimulus, visible, rewards, key):
+    def _run_checkpointed(self, path, every, resume, params, opt_state, state, stimulus, visible, rewards, key,
+                          restart=None):
         """:meth:`run` in chunks of ``every`` steps, saving the state and trajectory after each."""
         n_total = int(stimulus.shape[0])
         every = n_total if every is None else every
@@ -347,6 +361,8 @@ class ThreeFactorVI:
         config = {"n_steps_total": n_total, "checkpoint_every": every, "learner": repr(self),
                   "start": fingerprint(params, opt_state, state), "data": fingerprint(stimulus, visible, rewards),
                   "key": fingerprint(key)}
+        if restart is not None:
+            config["trial_starts"] = fingerprint(restart)
         done = 0
         if resume:
             like = {"params": params, "opt_state": opt_state, "state": state, "trajectory": trajectory}
@@ -364,7 +380,8 @@ class ThreeFactorVI:
             p, o, s, start = progress
             stop = min(start + every, n_total)
             p, o, s, traj = self._chunk_jit(p, o, s, stimulus[start:stop], visible[start:stop],
-                                            rewards[start:stop], keys[start:stop])
+                                            rewards[start:stop], keys[start:stop],
+                                            None if restart is None else restart[start:stop])
             for buffer, leaf in zip(trajectory, traj):
                 buffer[start:stop] = np.asarray(leaf)
             return p, o, s, stop

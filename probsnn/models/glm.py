@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import jax.numpy as jnp
 import numpyro
-from numpyro.handlers import scale
+from numpyro.handlers import mask, scale
 
 from .._checks import concrete, positive_float
 from ..neurons.glm import GLMParams
@@ -75,7 +75,7 @@ def _reparametrised_weights(parametrisation: SynapseParametrisation, priors):
 
 
 def glm_network(design, counts=None, *, net, priors=None, parametrisation: SynapseParametrisation | None = None,
-                temperature=1.0):
+                temperature=1.0, weight=None):
     """NumPyro model of a GLM network.
 
     Parameters
@@ -95,6 +95,10 @@ def glm_network(design, counts=None, *, net, priors=None, parametrisation: Synap
         ``theta_bias``; the weights become deterministic sites) instead of the weights.
     temperature : float
         Temper the whole model, density :math:`\\propto p(\\cdot \\mid x)^{1/T}` (``numpyro.handlers.scale``).
+    weight : array, shape (T, N), optional
+        The 0/1 likelihood weight, ``net.likelihood_weight(data)`` (trials' dropped edges, unobserved bins):
+        the ``obs`` terms where it is 0 are masked out of the density (``numpyro.handlers.mask``). ``None``
+        (all observed) adds nothing.
 
     Sample sites: ``stimulus_weights`` ``[N, D, Bs]``, ``coupling_weights`` ``[N, N, Bh]``, ``bias``
     ``[N]``, ``obs`` ``[T, N]``; deterministic site ``potential`` is not recorded (it is ``T x N``).
@@ -108,4 +112,5 @@ def glm_network(design, counts=None, *, net, priors=None, parametrisation: Synap
         flat = _weights(net, priors) if parametrisation is None else _reparametrised_weights(parametrisation, priors)
         potential = design @ flat.T
         with numpyro.plate("neurons", net.n_neurons, dim=-1), numpyro.plate("time", design.shape[0], dim=-2):
-            numpyro.sample("obs", net.observation.numpyro_distribution(potential), obs=counts)
+            with nullcontext() if weight is None else mask(mask=jnp.asarray(weight) > 0):
+                numpyro.sample("obs", net.observation.numpyro_distribution(potential), obs=counts)

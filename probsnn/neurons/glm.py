@@ -30,6 +30,14 @@ One parametrisation, two evaluation modes (ARCHITECTURE.md, principles 2 and 3):
 
 The two modes compute the same potentials (tested to 1e-10 in float64).
 
+Trials and partially recorded units (:class:`~probsnn.SpikeData` ``trial_starts`` and ``observed``): every
+filter restarts at a trial start (the design is the convolution of each trial with a zero past, and the
+sequential mode resets its state there), and the likelihood is the weighted sum
+:math:`\sum_{t,i} m_{t,i} \log p(s_{i,t} \mid u_{i,t})` with the 0/1 weights :math:`m` of
+:meth:`GLMNetwork.likelihood_weight`: the ``observed`` mask, and with ``trial_edges="drop"`` also zero for the
+bins whose filters reach past a trial start or into a presynaptic unit's unobserved bins. Without trials,
+mask or dropped edges the weight is ``None`` and nothing extra is computed.
+
 References
 ----------
 Pillow et al. (2008), Nature 454:995. Jang, Simeone, Gardner & Gruning (2019), "An introduction to
@@ -56,6 +64,7 @@ from .._checks import (
     non_negative_int,
     one_of,
     positive_int,
+    trial_restarts,
 )
 from ..basis import Basis, causal_convolve
 from ..data import MAX_COUNT_PER_BIN, SpikeData
@@ -140,9 +149,15 @@ def _potential(design, flat_weights):
     return design @ flat_weights.T
 
 
+def weighted(terms, weight):
+    """``terms * weight`` (per-bin log-likelihood terms times the 0/1 likelihood weight); ``terms`` itself when
+    ``weight`` is None, the fast path of data without trials edges dropped or mask."""
+    return terms if weight is None else terms * weight
+
+
 @partial(jax.jit, static_argnames=("observation",))
-def _log_likelihood_terms(design, counts, flat_weights, observation):
-    return observation.log_prob(counts, design @ flat_weights.T)
+def _log_likelihood_terms(design, counts, flat_weights, weight, observation):
+    return weighted(observation.log_prob(counts, design @ flat_weights.T), weight)
 
 
 class GLMNetwork:
@@ -180,6 +195,12 @@ class GLMNetwork:
         ``[i, d]`` True where neuron ``i`` sees stimulus dimension ``d`` (default all).
     neuron_names : sequence of str, optional
         Default ``n0, n1, ...`` for visible and ``h0, h1, ...`` for latent neurons.
+    trial_edges : {"zero-pad", "drop"}
+        What the model assumes beyond an edge of the data (a trial start, or the start of a presynaptic unit's
+        recorded bins, see :class:`~probsnn.SpikeData`): ``"zero-pad"`` (default) takes the past before it as
+        no spikes and zero stimulus; ``"drop"`` leaves out of the likelihood every bin whose filters reach past
+        it (the first :attr:`window` bins of each trial, and of neuron ``i`` the bins whose history window
+        holds an unobserved bin of a neuron coupled into ``i``), i.e. conditions on those bins.
     """
 
     def __init__(
@@ -198,7 +219,9 @@ class GLMNetwork:
         coupling_mask=None,
         stimulus_mask=None,
         neuron_names=None,
+        trial_edges: str = "zero-pad",
     ):
+        self.trial_edges = one_of("trial_edges", trial_edges, ("zero-pad", "drop"))
         self.n_visible = non_negative_int("n_visible", n_visible)
         self.n_latent = non_negative_int("n_latent", n_latent)
         if self.n_visible + self.n_latent < 1:
@@ -257,6 +280,11 @@ class GLMNetwork:
         return 0 if self.history_basis is None else self.history_basis.n_basis
 
     @property
+    def window(self) -> int:
+        """How many past bins the filters reach (the larger of the bases' ``reach``; 0 without filters)."""
+        return max([basis.reach for basis in (self.stimulus_basis, self.history_basis) if basis is not None] + [0])
+
+    @property
     def n_features(self) -> int:
         """Length of one neuron's flat weight vector: stimulus, history of every neuron, bias."""
         return self.n_stimulus_dims * self.n_stimulus_basis + self.n_neurons * self.n_history_basis + 1
@@ -294,10 +322,11 @@ class GLMNetwork:
 
     def __repr__(self) -> str:
         latent = f", n_latent={self.n_latent}" if self.n_latent else ""
+        edges = f", trial_edges={self.trial_edges!r}" if self.trial_edges != "zero-pad" else ""
         return (
             f"GLMNetwork(n_visible={self.n_visible}{latent}, observation={self.observation}, "
             f"stimulus_basis={self.stimulus_basis}, history_basis={self.history_basis}, "
-            f"free parameters={self.n_free_parameters})"
+            f"free parameters={self.n_free_parameters}{edges})"
         )
 
     # -------------------------------------------------------------- parameters
@@ -417,22 +446,43 @@ class GLMNetwork:
 
         Columns: stimulus dimension ``d`` filtered by stimulus basis ``b`` (``d``-major), the spike train of
         neuron ``j`` filtered by history basis ``b`` (``j``-major), and a column of ones. The potential of
-        every neuron is then ``u = X @ W.T`` with ``W = flatten(params)``.
+        every neuron is then ``u = X @ W.T`` with ``W = flatten(params)``. With ``data.trial_starts`` every
+        convolution restarts at each trial start with a zero past (:func:`probsnn.basis.causal_convolve`).
         """
         self.check_data(data)
         dtype = jnp.result_type(float)
         blocks = []
-        n_bins = data.n_bins
+        n_bins, starts = data.n_bins, data.trial_starts
         if self.n_stimulus_dims > 0:
-            blocks.append(
-                causal_convolve(jnp.asarray(data.stimulus, dtype), self.stimulus_basis, method).reshape(n_bins, -1)
-            )
+            blocks.append(causal_convolve(jnp.asarray(data.stimulus, dtype), self.stimulus_basis, method,
+                                          starts).reshape(n_bins, -1))
         if self.history_basis is not None:
-            blocks.append(
-                causal_convolve(jnp.asarray(data.counts, dtype), self.history_basis, method).reshape(n_bins, -1)
-            )
+            blocks.append(causal_convolve(jnp.asarray(data.counts, dtype), self.history_basis, method,
+                                          starts).reshape(n_bins, -1))
         blocks.append(jnp.ones((n_bins, 1), dtype))
         return jnp.concatenate(blocks, axis=1)
+
+    def likelihood_weight(self, data: SpikeData):
+        r"""The 0/1 weight :math:`m_{t,i}` of every likelihood term, ``[T, N]`` floats, or ``None`` for all ones.
+
+        :math:`m` is ``data.observed``; with ``trial_edges="drop"`` it is also 0 in the first :attr:`window`
+        bins of every trial and, for neuron ``i``, in the bins whose history window (lags
+        ``history_basis.lags``, within the trial) holds an unobserved bin of a neuron ``j`` coupled into ``i``
+        (``coupling_mask[i, j]``). ``None`` (nothing computed) when there is no mask and the edges are zero-padded:
+        the fast path. Every fitter, ``log_likelihood`` and the diagnostics use it.
+        """
+        if self.trial_edges == "zero-pad":
+            return None if data.observed is None else data.observed.astype(np.float64)
+        observed = np.ones(data.counts.shape, bool) if data.observed is None else data.observed
+        weight = observed.copy()
+        position = np.arange(data.n_bins) - np.repeat(data.trial_bounds[:-1], np.diff(data.trial_bounds))
+        weight[position < self.window] = False
+        if data.observed is not None and self.history_basis is not None:
+            window = Basis(np.ones((self.history_basis.n_lags, 1)), self.history_basis.lag_offset)
+            missing = np.asarray(causal_convolve(np.asarray(~observed, np.float64), window, "direct",
+                                                 data.trial_starts))[:, :, 0] > 0.5  # [T, N]: j unobserved in window
+            weight &= (missing.astype(np.float64) @ self.coupling_mask.T.astype(np.float64)) < 0.5
+        return weight.astype(np.float64)
 
     def potential(self, params: GLMParams, data: SpikeData, design=None):
         """Membrane potentials ``[T, N]`` given observed spikes (parallel in time)."""
@@ -440,20 +490,23 @@ class GLMNetwork:
         return _potential(design, self.flatten(self.check_params(params)))
 
     def log_likelihood(self, params: GLMParams, data: SpikeData, per: str = "total", design=None):
-        r"""Log-likelihood :math:`\sum_{t,i} \log p(s_{i,t} \mid u_{i,t})` of observed spikes.
+        r"""Log-likelihood :math:`\sum_{t,i} m_{t,i} \log p(s_{i,t} \mid u_{i,t})` of observed spikes.
+
+        :math:`m` is :meth:`likelihood_weight` (all ones without trials edges dropped or an ``observed`` mask).
 
         Parameters
         ----------
         per : {"total", "neuron", "bin"}
-            Return a scalar, a ``[N]`` vector, or the ``[T, N]`` terms.
+            Return a scalar, a ``[N]`` vector, or the ``[T, N]`` terms (zero where :math:`m = 0`).
         design : array, optional
             A precomputed :meth:`design_matrix` for ``data`` (saves the convolution).
         """
         if per not in ("total", "neuron", "bin"):
             raise ValueError(f"per must be 'total', 'neuron' or 'bin', got {per!r}.")
         design = self.design_matrix(data) if design is None else design
+        weight = self.likelihood_weight(data)
         terms = _log_likelihood_terms(design, jnp.asarray(data.counts), self.flatten(self.check_params(params)),
-                                      self.observation)
+                                      None if weight is None else jnp.asarray(weight, design.dtype), self.observation)
         if per == "bin":
             return terms
         return terms.sum(axis=0) if per == "neuron" else terms.sum()
@@ -575,7 +628,8 @@ class GLMNetwork:
                                  f"got {visible.shape}.")
         return stimulus, visible
 
-    def sample(self, params: GLMParams, key, stimulus=None, visible=None, n_steps=None, state=None):
+    def sample(self, params: GLMParams, key, stimulus=None, visible=None, n_steps=None, state=None,
+               trial_starts=None):
         """Run the network over ``T`` bins with ``lax.scan``.
 
         Parameters
@@ -585,6 +639,10 @@ class GLMNetwork:
             Clamp the visible neurons to these spikes (posterior-causal sampling of the latents, the
             variational distribution); ``None`` samples every neuron (the generative model).
         state : GLMState, optional (silent past by default)
+        trial_starts : sequence of int, optional
+            Bins where a trial begins (first 0, as :attr:`probsnn.SpikeData.trial_starts`): the state is reset
+            to the silent past there, so no history crosses a trial boundary (``state`` is the past of the first
+            trial only).
 
         Returns
         -------
@@ -592,22 +650,24 @@ class GLMNetwork:
         """
         self.check_params(params)
         stimulus, visible = self._check_sequence(stimulus, visible, n_steps)
+        restart = trial_restarts("trial_starts", trial_starts, stimulus.shape[0])
         dtype = jnp.result_type(float)
         return self._sample_jit(params, key, jnp.asarray(stimulus, dtype),
                                 None if visible is None else jnp.asarray(visible, dtype),
-                                self.init_state(dtype) if state is None else state)
+                                self.init_state(dtype) if state is None else state, restart)
 
     @cached_property
     def _sample_jit(self):
-        def run(params, key, stimulus, visible, state):
+        def run(params, key, stimulus, visible, state, restart):
             keys = jax.random.split(key, stimulus.shape[0])
 
             def body(carry, xs):
-                stimulus_t, visible_t, key_t = xs if visible is not None else (xs[0], None, xs[1])
+                stimulus_t, visible_t, key_t, restart_t = xs  # None where not given (no work in the scan)
+                if restart_t is not None:  # a trial starts: back to the silent past
+                    carry = jax.tree.map(lambda c: jnp.where(restart_t, jnp.zeros_like(c), c), carry)
                 return self.step(params, carry, StepInput(stimulus_t, visible_t, key_t))
 
-            xs = (stimulus, keys) if visible is None else (stimulus, visible, keys)
-            return jax.lax.scan(body, state, xs)
+            return jax.lax.scan(body, state, (stimulus, visible, keys, restart))
 
         return jax.jit(run)
 
@@ -639,7 +699,7 @@ class GLMNetwork:
         return jnp.sum(self.log_prob_sequence(params, stimulus, spikes))
 
     def simulate(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None, initial_history=None,
-                 on_explosion: str = "raise"):
+                 on_explosion: str = "raise", trial_starts=None):
         r"""Sample spike trains autoregressively from the generative model (every neuron free).
 
         At every step :math:`u_t` is computed from the sampled past, then :math:`s_t \sim p(\cdot \mid u_t)`
@@ -658,6 +718,8 @@ class GLMNetwork:
         on_explosion : {"raise", "warn"}
             What to do when the network is explosive (below): ``"raise"`` (the default) raises a ``ValueError``;
             ``"warn"`` returns the sampled path for inspection with a ``RuntimeWarning``.
+        trial_starts : sequence of int, optional
+            Bins where a trial begins (first 0): the history restarts from silence at each (see :meth:`sample`).
 
         Returns
         -------
@@ -680,7 +742,7 @@ class GLMNetwork:
             potentials are exact for the sampled path, the counts are not spike data).
         """
         one_of("on_explosion", on_explosion, ("raise", "warn"))
-        spikes, potentials = self._simulate(params, key, n_steps, stimulus, initial_history)
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, initial_history, trial_starts)
         explosion = self._explosion(spikes, potentials)
         if explosion and on_explosion == "raise":
             raise ValueError(f"simulate: {explosion} To inspect the runaway path pass on_explosion='warn'.")
@@ -688,7 +750,7 @@ class GLMNetwork:
             warnings.warn(explosion, RuntimeWarning, stacklevel=2)
         return spikes, potentials
 
-    def _simulate(self, params, key, n_steps, stimulus, initial_history):
+    def _simulate(self, params, key, n_steps, stimulus, initial_history, trial_starts=None):
         """:meth:`simulate` without the check of its outputs."""
         if self.n_stimulus_dims == 0 and stimulus is not None:
             raise ValueError("this network has no stimulus filters; do not pass a stimulus.")
@@ -701,7 +763,7 @@ class GLMNetwork:
             k = min(state.spike_history.shape[0], initial_history.shape[0])
             state = state._replace(spike_history=state.spike_history.at[:k].set(initial_history[:k]))
         params = GLMParams(*(jnp.asarray(p, dtype) for p in self.check_params(params)))
-        _, out = self.sample(params, key, stimulus, None, n_steps, state)
+        _, out = self.sample(params, key, stimulus, None, n_steps, state, trial_starts)
         return out.spikes, out.potential
 
     def _explosion(self, spikes, potentials) -> str:
@@ -728,19 +790,20 @@ class GLMNetwork:
         )
 
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
-                      dt: float = 0.001) -> SpikeData:
-        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus attached).
+                      dt: float = 0.001, trial_starts=None) -> SpikeData:
+        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus and ``trial_starts`` attached).
 
         Raises
         ------
         ValueError
             When the network is explosive (see :meth:`simulate`): its counts are no spike data.
         """
-        spikes, potentials = self._simulate(params, key, n_steps, stimulus, None)
+        spikes, potentials = self._simulate(params, key, n_steps, stimulus, None, trial_starts)
         explosion = self._explosion(spikes, potentials)
         if explosion:
             raise ValueError(explosion)
-        return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names)
+        return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names,
+                         trial_starts=trial_starts)
 
 
 class LatentGLMNetwork(GLMNetwork):
