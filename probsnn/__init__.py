@@ -23,8 +23,8 @@ Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL a
 few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
 
 Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``checkpoint``, ``encoding`` ->
-``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
-``envs`` -> ``cli``. Nothing imports upward.
+``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``fitfile``, ``plots``, ``conversion``, ``hardware``,
+``streaming``, ``envs`` -> ``cli``. Nothing imports upward.
 """
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ from . import (
     diagnostics,
     encoding,
     envs,
+    fitfile,
     hardware,
     inference,
     models,
@@ -59,6 +60,9 @@ from .diagnostics import ConvergenceWarning, check_convergence, expected_calibra
 
 # encoders and decoders
 from .encoding import OneHotEncoder, PopulationEncoder
+
+# fitted networks kept on disk
+from .fitfile import Fit, FitFileError, load_fit, save_fit
 
 # figures, hardware, streaming
 from .hardware import PCMConfig, realise_weights
@@ -112,7 +116,7 @@ from .streaming import StreamingPredictor
 
 __all__ = [
     # subpackages and modules
-    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware",
+    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "fitfile", "hardware",
     "inference", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
@@ -135,6 +139,8 @@ __all__ = [
     "check_convergence", "expected_calibration_error", "negative_log_likelihood",
     # inference: batch and Bayesian
     "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
+    # fitted networks kept on disk
+    "save_fit", "load_fit", "Fit", "FitFileError",
     # inference: online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
