@@ -5,7 +5,13 @@
 It fits a stimulus-only (LNP) model, a model with spike history and, for several neurons, a coupled
 model; prints train and held-out bits/spike, the time-rescaling KS statistic and AIC per neuron; and
 writes a report folder (filters with ±2 SE bands, raster vs predicted rate, KS plot, parameters as
-``.npz`` and a JSON summary).
+``.npz``, a JSON summary and ``fit.nc``).
+
+``fit.nc`` keeps the fit: the network and MAP fit of the last (richest) model with its Laplace covariance, its
+posterior draws with ``--posterior``, the training data, and the data of every figure and table of the report
+(:func:`probsnn.save_fit`; read it with :func:`probsnn.load_fit`). The report is drawn from that file, so
+``probsnn report fit.nc`` draws the same report again without the recording, and ``probsnn simulate fit.nc``
+draws spike trains from the fitted network.
 
 Everything is checked before any fitting and before the report folder is created: each option's value
 (type and range), ``--cells`` against the neurons of the data (distinct indices in 0..n-1), the filter
@@ -20,14 +26,23 @@ summary, with ``"status": "complete"`` and the list of files the run wrote, only
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, cells, check_output_folder, create_output_folder, integer, number, write_json_atomic
+from ._common import (
+    CLIError,
+    HelpFormatter,
+    cells,
+    check_output_folder,
+    create_output_folder,
+    integer,
+    number,
+    plain_text,
+    write_json_atomic,
+)
 
 __all__ = ["add_parser", "run", "write_report", "mark_incomplete", "FIT_FILE"]
 
@@ -285,13 +300,14 @@ def _print_table(rows) -> None:
 def add_parser(subparsers) -> None:
     """Register ``probsnn fit``: every numeric option has a type that checks it (one-line errors)."""
     fit = subparsers.add_parser("fit", help="fit GLM spiking models to spike data and write a report",
-                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=plain_text(__doc__), formatter_class=HelpFormatter)
     fit.add_argument("--data", help="an .npz of spike counts/times, or the Pillow data_RGCs folder / .npz "
                                     "(default: the grasshopper receptor recording shipped with nitime)")
     fit.add_argument("--recording", type=integer("--recording"), choices=(1, 2), default=None,
                      help="grasshopper recording, 1 or 2 (default 1; not with --data)")
     fit.add_argument("--cells", type=cells,
-                     help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1)")
+                     help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1; "
+                          "default: all neurons)")
     fit.add_argument("--dt", type=number("--dt", 0.0, low_open=True),
                      help="bin width in seconds of the default recording (default 0.001; not with --data)")
     fit.add_argument("--out", default="probsnn-report",
@@ -299,7 +315,8 @@ def add_parser(subparsers) -> None:
                           "fitting and created only once every option is checked. Its summary.json says "
                           '"status": "incomplete" while a run writes the folder and "complete" (written last, '
                           "atomically) once the run has finished")
-    fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson")
+    fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson",
+                     help="spike-count law: Poisson counts, or Bernoulli (at most one spike per bin)")
     fit.add_argument("--basis", choices=("log-cosine", "identity"), default="log-cosine",
                      help="filter basis: log-time raised cosines (default) or one weight per lag")
     fit.add_argument("--stimulus-basis", type=integer("--stimulus-basis", 1), default=8,
@@ -318,7 +335,7 @@ def add_parser(subparsers) -> None:
     fit.add_argument("--seed", type=integer("--seed", 0, 2**32 - 1), default=0,
                      help="seed of the randomised KS test and of the posterior draws, 0..2**32-1 (default 0)")
     fit.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
-    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars on stderr (default: progress bars)")
     fit.add_argument("--posterior", choices=("laplace", "nuts", "svi"), default=None,
                      help="add a posterior report (credible bands, PSIS-LOO table, R-hat/ESS): Laplace draws at "
                           "the MAP, NUTS or SVI (default: none; the MAP fit's Laplace standard errors are always "
