@@ -369,3 +369,43 @@ def test_every_option_of_every_command_has_a_plain_help_line_with_its_default():
             assert action.help, (name, action.dest)
             if action.option_strings:
                 assert "(default" in formatter._get_help_string(action), (name, action.option_strings)
+
+
+def test_rl_out_keeps_the_policies_and_the_learning_curve_and_leaves_stdout_alone(tmp_path, capsys):
+    import csv
+
+    options = ["rl", "--env", "grid", "--iterations", "6", "--seeds", "2", "--batch-size", "2", "--horizon", "6",
+               "--n-steps", "2", "--chunk", "3"]
+    out = tmp_path / "rl"
+    assert cli.main(options + ["--out", str(out)]) == 0
+    plain = capsys.readouterr().out.splitlines()  # --out and the progress bar add nothing to stdout
+    assert len(plain) == 3 and plain[2].startswith("env=grid seeds=2 ")
+    rows = [json.loads(line) for line in plain[:2]]
+    with (out / "learning_curve.csv").open() as handle:
+        curve = list(csv.DictReader(handle))
+    assert [(int(r["seed"]), int(r["update"])) for r in curve] == [(s, u) for s in range(2) for u in range(1, 7)]
+    for seed in range(2):
+        last = [r for r in curve if int(r["seed"]) == seed][-1]
+        assert float(last["return"]) == rows[seed]["final_train_return"]
+        with np.load(out / f"policy_seed{seed}.npz", allow_pickle=False) as policy:
+            assert {"stimulus_weights", "coupling_weights", "bias", "curve_return"} <= set(policy.files)
+            assert np.all(np.isfinite(policy["stimulus_weights"])) and policy["curve_return"].shape == (6,)
+    assert (out / "learning_curve.png").stat().st_size > 0
+
+
+def test_stream_scores_the_persistence_and_uniform_baselines_on_the_same_steps(tmp_path, capsys):
+    import math
+
+    from probsnn.streaming import persistence_log_loss
+
+    series = tmp_path / "series.csv"
+    series.write_text("\n".join(f"{math.sin(t / 4):.6f}" for t in range(120)) + "\n")
+    out, plot = tmp_path / "pred.csv", tmp_path / "forecast.png"
+    assert cli.main(["stream", str(series), "--bins", "4", "--warmup", "20", "--latent", "2", "--out", str(out),
+                     "--plot", str(plot)]) == 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    persistence = persistence_log_loss(table["bin"].astype(int), 4).mean()
+    assert f"mean_log_loss={table['log_loss'].mean():.4f} nats" in line
+    assert f"persistence {persistence:.4f}, uniform {math.log(4):.4f}" in line
+    assert plot.stat().st_size > 0
