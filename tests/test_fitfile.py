@@ -81,7 +81,8 @@ def test_map_fit_round_trip_is_exact(coupled, tmp_path):
     assert post.sizes["chain"] == post.sizes["draw"] == 1
     assert np.array_equal(post["coupling_weights"].values[0, 0], np.asarray(fit.params.coupling_weights))
     assert list(post.coords["neuron"].values) == list(net.neuron_names)
-    assert loaded.summary["summary"] == {"note": "map"} and loaded.summary["format_version"] == ps.fitfile.FORMAT_VERSION
+    assert loaded.summary["summary"] == {"note": "map"}
+    assert loaded.summary["format_version"] == ps.fitfile.FORMAT_VERSION
     assert np.array_equal(loaded.extras["x"], np.arange(4.0))
 
 
@@ -129,7 +130,7 @@ def test_nuts_draws_round_trip_and_their_mean_is_the_point(x64, tmp_path):
 
 
 def test_every_network_setting_is_rebuilt(x64, tmp_path):
-    """Bernoulli with a temperature, latent neurons, masks and a softplus Poisson link: nothing falls back to a default."""
+    """Bernoulli with a temperature, latent neurons, masks, a softplus Poisson link: nothing falls back to a default."""
     mask = np.array([[True, False, True], [True, True, False], [False, True, True]])
     net = ps.GLMNetwork(2, 1, history_basis=basis.raised_cosine_log(2, 8, lag_offset=2),
                         stimulus_basis=basis.identity(3, lag_offset=0), n_stimulus_dims=2, observation="bernoulli",
