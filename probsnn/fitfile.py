@@ -111,6 +111,15 @@ class Fit:
     extras: dict = field(default_factory=dict)
     map_diagnostics: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        draws = ""
+        if self.posterior is not None and "posterior" in self.posterior.groups():
+            post = self.posterior.posterior
+            draws = f", draws={post.sizes['chain']}x{post.sizes['draw']}"
+        data = "" if self.data is None else f", data={self.data.n_bins} bins"
+        return (f"Fit(method={self.method!r}, point_estimate={self.point_estimate!r}, network={self.network!r}"
+                f"{draws}{data}, covariance={'yes' if self.covariance is not None else 'no'})")
+
     def filter_standard_errors(self) -> dict:
         """Pointwise standard errors of the filters in lag space (:func:`probsnn.inference.map.filter_standard_errors`);
         empty when the fit has no covariance."""
@@ -432,9 +441,10 @@ def load_fit(path) -> Fit:
     data = None
     if "observed_data" in groups and "data_dt" in attrs:
         stimulus = groups["constant_data"]["stimulus"].values if "constant_data" in groups else None
-        data = SpikeData(np.asarray(groups["observed_data"]["obs"].values), float(attrs["data_dt"]),
-                         None if stimulus is None else np.asarray(stimulus), net.neuron_names[: net.n_visible],
-                         float(attrs["data_t_start"]))
+        observed = groups["observed_data"]["obs"]
+        data = SpikeData(np.asarray(observed.values), float(attrs["data_dt"]),
+                         None if stimulus is None else np.asarray(stimulus),
+                         tuple(str(v) for v in observed.coords["neuron"].values), float(attrs["data_t_start"]))
     extras = {k: np.asarray(v.values) for k, v in groups.pop("extras").data_vars.items()} if "extras" in groups else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -368,7 +368,7 @@ def test_every_option_of_every_command_has_a_plain_help_line_with_its_default():
                 continue
             assert action.help, (name, action.dest)
             if action.option_strings:
-                assert "(default" in formatter._get_help_string(action), (name, action.option_strings)
+                assert "default" in formatter._get_help_string(action), (name, action.option_strings)
 
 
 def test_rl_out_keeps_the_policies_and_the_learning_curve_and_leaves_stdout_alone(tmp_path, capsys):

@@ -226,10 +226,10 @@ def read_fit(option: str, path):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` of the sub-commands: the description as written (paragraphs and lists kept), and every option
-    followed by its default (unless its help already says it, in words: "(default ...")."""
+    followed by its default (unless its help already says it in words: "default ...")."""
 
     def _get_help_string(self, action):
-        if "(default" in (action.help or ""):
+        if "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
