@@ -24,8 +24,8 @@ Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL a
 few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
 
 Subpackages and modules, lowest layer first: ``data``/``datasets``/``loaders``, ``basis``, ``checkpoint``,
-``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``,
-``hardware``, ``streaming``, ``envs`` -> ``cli``. Nothing imports upward.
+``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``fitfile``, ``plots``,
+``conversion``, ``hardware``, ``streaming``, ``envs`` -> ``cli``. Nothing imports upward.
 """
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ from . import (
     diagnostics,
     encoding,
     envs,
+    fitfile,
     hardware,
     inference,
     loaders,
@@ -61,6 +62,9 @@ from .diagnostics import ConvergenceWarning, check_convergence, expected_calibra
 
 # encoders and decoders
 from .encoding import OneHotEncoder, PopulationEncoder
+
+# fitted networks kept on disk
+from .fitfile import Fit, FitFileError, load_fit, save_fit
 
 # figures, hardware, streaming
 from .hardware import PCMConfig, realise_weights
@@ -126,8 +130,8 @@ from .streaming import StreamingPredictor
 
 __all__ = [
     # subpackages and modules
-    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware",
-    "inference", "loaders", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
+    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "fitfile",
+    "hardware", "inference", "loaders", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
     # recordings from NWB, phy / Kilosort, neo and pynapple
@@ -152,6 +156,8 @@ __all__ = [
     # inference: batch and Bayesian
     "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
     "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
+    # fitted networks kept on disk
+    "save_fit", "load_fit", "Fit", "FitFileError",
     # inference: online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",

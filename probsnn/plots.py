@@ -25,7 +25,7 @@ from .diagnostics import (
 from .inference.idata import filter_credible_bands
 
 __all__ = [
-    "plot_filters", "plot_raster_rate", "plot_ks", "plot_posterior_filters", "plot_rate_bands",
+    "plot_filters", "plot_raster_rate", "plot_ks", "plot_posterior_filters", "plot_filter_bands", "plot_rate_bands",
     "plot_coupling_intervals", "plot_count_ppc", "plot_isi_ppc", "plot_psth_ppc", "reliability_diagram",
 ]
 
@@ -312,12 +312,29 @@ def plot_posterior_filters(net, idata, dt: float = 1.0, level: float = 0.9, titl
     """Posterior mean filters in lag space with central ``level`` credible bands, one row per neuron.
 
     ``truth`` (optional) is a dict with ``stimulus_filter`` / ``coupling_filter`` arrays (as in
-    :func:`probsnn.inference.idata.posterior_filters`) drawn as dashed lines.
+    :func:`probsnn.inference.idata.posterior_filters`) drawn as dashed lines. Draws :func:`plot_filter_bands`
+    of :func:`~probsnn.inference.idata.filter_credible_bands`.
+    """
+    return plot_filter_bands(filter_credible_bands(idata, level), net.neuron_names, dt=dt,
+                             title=title or f"posterior mean filters, {level:.0%} credible bands", truth=truth)
+
+
+def plot_filter_bands(bands: dict, neuron_names, dt: float = 1.0, title: str = "", truth=None):
+    """Mean filters with their bands, one row per neuron: stimulus filters left, history / coupling right.
+
+    Parameters
+    ----------
+    bands : dict
+        As :func:`~probsnn.inference.idata.filter_credible_bands` returns it: for ``stimulus_filter`` and
+        ``coupling_filter``, ``{"mean", "lower", "upper", "lags"}`` with ``mean`` of shape ``(neuron, input, lag)``.
+        Kernels that are zero everywhere (masked connections) are not drawn.
+    neuron_names : sequence of str
+        Also the names of the presynaptic neurons of the coupling kernels.
+    dt : float
+        Bin width in seconds (lags are shown in ms).
     """
     plt = _pyplot()
-    post = idata.posterior
-    bands = filter_credible_bands(idata, level)
-    n = net.n_neurons
+    n = len(neuron_names)
     fig, axes = plt.subplots(n, 2, figsize=(9, 2.4 * n), squeeze=False)
     for i in range(n):
         for col, (var, label) in enumerate((("stimulus_filter", "stimulus filter"),
@@ -327,19 +344,19 @@ def plot_posterior_filters(net, idata, dt: float = 1.0, level: float = 0.9, titl
                 ax.set_axis_off()
                 continue
             band = bands[var]
-            lags = band["lags"] * dt * 1e3
+            lags = np.asarray(band["lags"]) * dt * 1e3
             for m in range(band["mean"].shape[1]):
                 if not (np.any(band["mean"][i, m]) or np.any(band["upper"][i, m])):
                     continue  # a masked (absent) kernel
-                name = (f"from {post.coords['presynaptic'].values[m]}" if var == "coupling_filter" else f"dim {m}")
+                name = f"from {neuron_names[m]}" if var == "coupling_filter" else f"dim {m}"
                 line, = ax.plot(lags, band["mean"][i, m], label=name)
                 ax.fill_between(lags, band["lower"][i, m], band["upper"][i, m], color=line.get_color(), alpha=0.25)
                 if truth is not None and var in truth:
                     ax.plot(lags, np.asarray(truth[var])[i, m], "--", color=line.get_color(), lw=1)
             ax.axhline(0, color="k", lw=0.5)
-            ax.set(title=f"{net.neuron_names[i]}: {label}", xlabel="lag (ms)")
+            ax.set(title=f"{neuron_names[i]}: {label}", xlabel="lag (ms)")
             ax.legend(fontsize=7)
-    fig.suptitle(title or f"posterior mean filters, {level:.0%} credible bands")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -243,3 +243,169 @@ def test_an_interrupted_run_leaves_no_summary_that_looks_complete(one_neuron, tm
     assert summary["status"] == "incomplete" and "rows" not in summary
     assert summary["source"] == str(one_neuron)
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # no temporary file left
+
+
+# ------------------------------------------------------------------ fit.nc, probsnn report, probsnn simulate
+def _report_files(folder):
+    """Every file of a report folder, compared by content: JSON parsed, .npz arrays, anything else as bytes."""
+    contents = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".json":
+            contents[path.name] = json.loads(path.read_text())
+        elif path.suffix == ".npz":
+            with np.load(path) as f:
+                contents[path.name] = {k: f[k] for k in f.files}
+        elif path.suffix == ".png":
+            contents[path.name] = path.read_bytes()
+    return contents
+
+
+def test_report_draws_the_fit_report_again_from_fit_nc_alone(tmp_path, capsys):
+    """Two neurons (history and coupled models) with a Laplace posterior; the recording is gone before the report."""
+    from _glm_helpers import make_network
+
+    _, _, data = make_network("poisson", n_neurons=2, n_bins=2500, seed=5)
+    recording = tmp_path / "rec.npz"
+    np.savez(recording, counts=data.counts, dt=data.dt)
+    first = tmp_path / "first"
+    assert cli.main(["fit", "--data", str(recording), "--out", str(first), "--quiet", "--history-window", "0.02",
+                     "--history-basis", "3", "--posterior", "laplace"]) == 0
+    fit_table = capsys.readouterr().out
+    assert (first / "fit.nc").stat().st_size > 0
+    recording.unlink()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (first / "fit.nc").rename(alone / "fit.nc")
+    second = tmp_path / "second"
+    assert cli.main(["report", str(alone / "fit.nc"), "--out", str(second)]) == 0
+    assert capsys.readouterr().out == fit_table  # the same tables: MAP fits, R-hat/ESS, PSIS-LOO
+    names = sorted(p.name for p in second.iterdir())
+    assert names == sorted([p.name for p in first.iterdir()] + ["fit.nc"])
+    assert names == sorted(json.loads((second / "summary.json").read_text())["files"])
+    before, after = _report_files(first), _report_files(second)
+    assert before.keys() == after.keys() and {"loo.json", "credible_bands.npz", "filters.png"} <= set(after)
+    for name, value in before.items():
+        if isinstance(value, dict) and name.endswith(".npz"):
+            assert value.keys() == after[name].keys()
+            assert all(np.array_equal(v, after[name][k]) for k, v in value.items()), name
+        else:
+            assert value == after[name], name
+
+
+def test_simulate_draws_spikes_at_the_fitted_rate(tmp_path, capsys):
+    """A refractory neuron simulated from a known network, fitted, then simulated from its fit: the simulated mean
+    rate matches the rate of the data the model was fitted to, within 4 standard errors (batch means of both)."""
+    import jax
+
+    import probsnn as ps
+    from probsnn import basis
+
+    net = ps.GLMNetwork(1, history_basis=basis.raised_cosine_log(3, 20))
+    truth = net.init_params(bias=-3.0)._replace(coupling_weights=np.array([[[-2.0, -1.0, 0.0]]]))
+    data = net.simulate_data(truth, jax.random.PRNGKey(0), n_steps=10_000)
+    np.savez(tmp_path / "rec.npz", counts=data.counts, dt=data.dt)
+    assert cli.main(["fit", "--data", str(tmp_path / "rec.npz"), "--out", str(tmp_path / "fit"), "--quiet",
+                     "--history-window", "0.02", "--history-basis", "3"]) == 0
+    steps = 40_000
+    assert cli.main(["simulate", str(tmp_path / "fit" / "fit.nc"), "--steps", str(steps), "--seed", "3", "--out",
+                     str(tmp_path / "sim")]) == 0
+    assert "simulated rate (Hz)" in capsys.readouterr().out
+    simulated = ps.datasets.load_npz(tmp_path / "sim" / "spikes.npz")
+    assert simulated.counts.shape == (steps, 1) and simulated.dt == data.dt
+    assert (tmp_path / "sim" / "raster.png").stat().st_size > 0
+    train = data.counts[:8000, 0]  # the part fitted (--test-fraction 0.2)
+
+    def mean_and_se(x, n_batches=20):
+        batches = x[: len(x) // n_batches * n_batches].reshape(n_batches, -1).mean(axis=1)
+        return x.mean(), batches.std(ddof=1) / np.sqrt(n_batches)
+
+    (m_sim, se_sim), (m_fit, se_fit) = mean_and_se(simulated.counts[:, 0]), mean_and_se(train)
+    assert abs(m_sim - m_fit) < 4 * np.hypot(se_sim, se_fit), (m_sim, m_fit, se_sim, se_fit)
+    # the same seed draws the same spikes
+    assert cli.main(["simulate", str(tmp_path / "fit" / "fit.nc"), "--steps", "500", "--seed", "3", "--out",
+                     str(tmp_path / "again")]) == 0
+    assert np.array_equal(ps.datasets.load_npz(tmp_path / "again" / "spikes.npz").counts, simulated.counts[:500])
+
+
+def test_report_and_simulate_refuse_files_that_are_no_fit(tmp_path, capsys):
+    import h5netcdf
+    import xarray as xr
+
+    import probsnn as ps
+
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"t": ("x", np.arange(3.0))}).to_netcdf(foreign, engine="h5netcdf")
+    net = ps.GLMNetwork(1, history_basis=ps.basis.raised_cosine_log(2, 5))
+    newer = ps.save_fit(tmp_path / "newer.nc", net, net.init_params())
+    with h5netcdf.File(newer, "a") as handle:
+        handle.attrs["probsnn_format_version"] = 2
+    for command in ("report", "simulate"):
+        for path, message in ((foreign, "is a netCDF file but not a probsnn fit"),
+                              (newer, "is a probsnn fit of format version 2, but this probsnn"),
+                              (tmp_path / "none.nc", "no such file")):
+            assert cli.main([command, str(path), "--out", str(tmp_path / "out")]) == 2
+            line = _one_error_line(capsys, command)
+            assert str(path) in line and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_option_of_every_command_has_a_plain_help_line_with_its_default():
+    import argparse
+
+    from probsnn.cli._common import HelpFormatter
+
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == {"fit", "report", "simulate", "stream", "rl"}
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        for markup in ("``", ":math:", ":func:", ":class:", ":mod:", ":meth:", ".. "):
+            assert markup not in text, (name, markup)
+        assert command.formatter_class is HelpFormatter, name
+        formatter = HelpFormatter(name)
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.dest)
+            if action.option_strings:
+                assert "default" in formatter._get_help_string(action), (name, action.option_strings)
+
+
+def test_rl_out_keeps_the_policies_and_the_learning_curve_and_leaves_stdout_alone(tmp_path, capsys):
+    import csv
+
+    options = ["rl", "--env", "grid", "--iterations", "6", "--seeds", "2", "--batch-size", "2", "--horizon", "6",
+               "--n-steps", "2", "--chunk", "3"]
+    out = tmp_path / "rl"
+    assert cli.main(options + ["--out", str(out)]) == 0
+    plain = capsys.readouterr().out.splitlines()  # --out and the progress bar add nothing to stdout
+    assert len(plain) == 3 and plain[2].startswith("env=grid seeds=2 ")
+    rows = [json.loads(line) for line in plain[:2]]
+    with (out / "learning_curve.csv").open() as handle:
+        curve = list(csv.DictReader(handle))
+    assert [(int(r["seed"]), int(r["update"])) for r in curve] == [(s, u) for s in range(2) for u in range(1, 7)]
+    for seed in range(2):
+        last = [r for r in curve if int(r["seed"]) == seed][-1]
+        assert float(last["return"]) == rows[seed]["final_train_return"]
+        with np.load(out / f"policy_seed{seed}.npz", allow_pickle=False) as policy:
+            assert {"stimulus_weights", "coupling_weights", "bias", "curve_return"} <= set(policy.files)
+            assert np.all(np.isfinite(policy["stimulus_weights"])) and policy["curve_return"].shape == (6,)
+    assert (out / "learning_curve.png").stat().st_size > 0
+
+
+def test_stream_scores_the_persistence_and_uniform_baselines_on_the_same_steps(tmp_path, capsys):
+    import math
+
+    from probsnn.streaming import persistence_log_loss
+
+    series = tmp_path / "series.csv"
+    series.write_text("\n".join(f"{math.sin(t / 4):.6f}" for t in range(120)) + "\n")
+    out, plot = tmp_path / "pred.csv", tmp_path / "forecast.png"
+    assert cli.main(["stream", str(series), "--bins", "4", "--warmup", "20", "--latent", "2", "--out", str(out),
+                     "--plot", str(plot)]) == 0
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    persistence = persistence_log_loss(table["bin"].astype(int), 4).mean()
+    assert f"mean_log_loss={table['log_loss'].mean():.4f} nats" in line
+    assert f"persistence {persistence:.4f}, uniform {math.log(4):.4f}" in line
+    assert plot.stat().st_size > 0

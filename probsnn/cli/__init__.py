@@ -2,6 +2,8 @@
 
 * ``probsnn fit`` (:mod:`probsnn.cli.fit`): GLM fits of a recording and a report folder; with
   ``--posterior laplace|nuts|svi`` also the posterior report of :mod:`probsnn.cli.posterior`;
+* ``probsnn report FIT`` (:mod:`probsnn.cli.report`): the report of a fit drawn again from its ``fit.nc``;
+* ``probsnn simulate FIT`` (:mod:`probsnn.cli.simulate`): spike trains drawn from a fitted network;
 * ``probsnn stream`` (:mod:`probsnn.cli.stream`): online next-step prediction of a CSV column;
 * ``probsnn rl`` (:mod:`probsnn.cli.rl`): a first-to-spike policy trained with REINFORCE.
 
@@ -17,20 +19,21 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
-from . import fit, rl, stream
+from . import fit, report, rl, simulate, stream
 from ._common import ArgumentParser, CLIError, UsageError
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_COMMANDS = ("fit", "stream", "rl")  # the names the modules below register
+_COMMANDS = ("fit", "report", "simulate", "stream", "rl")  # the names the modules below register
 
 
 def build_parser() -> ArgumentParser:
-    """The ``probsnn`` parser with the ``fit``, ``stream`` and ``rl`` sub-commands (usage errors: one line)."""
+    """The ``probsnn`` parser with the ``fit``, ``report``, ``simulate``, ``stream`` and ``rl`` sub-commands (usage
+    errors: one line)."""
     parser = ArgumentParser(prog="probsnn", description="Probabilistic spiking neural networks.")
     parser.add_argument("--version", action="version", version=f"probsnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (fit, stream, rl):
+    for command in (fit, report, simulate, stream, rl):
         command.add_parser(sub)
     return parser
 

@@ -6,6 +6,8 @@
   and what was given (built on :mod:`probsnn._checks`);
 * :func:`check_output_folder`, :func:`create_output_folder`, :func:`check_output_file`: refuse an output
   location that cannot be created or written before any work is done, and create nothing while doing so;
+* :func:`read_fit`: a fit file read with :func:`probsnn.load_fit`, JAX set to the precision of its parameters;
+* :class:`HelpFormatter` and :func:`plain_text`: help texts in plain words, every option with its default;
 * :func:`write_json_atomic`: a JSON file written to a temporary file and renamed into place, so a reader never
   sees half of it.
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from .._checks import check_float, check_int
 
 __all__ = ["CLIError", "UsageError", "ArgumentParser", "cells", "integer", "number", "check_output_folder",
-           "create_output_folder", "check_output_file", "write_json_atomic"]
+           "create_output_folder", "check_output_file", "write_json_atomic", "read_fit", "HelpFormatter",
+           "plain_text"]
 
 
 class CLIError(Exception):
@@ -204,3 +207,38 @@ def write_json_atomic(path, obj) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_fit(option: str, path):
+    """The :class:`probsnn.Fit` in the file ``path`` (``option`` names the argument in errors), with JAX's
+    precision set to that of its parameters (float64 fits are evaluated in float64, float32 fits in float32)."""
+    import jax
+
+    from ..fitfile import load_fit
+
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{option} {path}: no such file" + ("; give the fit.nc file in it" if path.is_dir() else ""))
+    fit = load_fit(path)
+    jax.config.update("jax_enable_x64", fit.params.bias.dtype == "float64")
+    return fit
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` of the sub-commands: the description as written (paragraphs and lists kept), and every option
+    followed by its default (unless its help already says it in words: "default ...")."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def plain_text(doc: str) -> str:
+    """A module docstring as plain words for ``--help``: reST roles (``:func:`probsnn.load_fit```) become their
+    target, double back-quotes and ``**`` emphasis are dropped."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1] if "~" in m.group(0) else m.group(1), doc)
+    return text.replace("``", "").replace("**", "").strip()

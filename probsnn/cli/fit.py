@@ -5,7 +5,13 @@
 It fits a stimulus-only (LNP) model, a model with spike history and, for several neurons, a coupled
 model; prints train and held-out bits/spike, the time-rescaling KS statistic and AIC per neuron; and
 writes a report folder (filters with ±2 SE bands, raster vs predicted rate, KS plot, parameters as
-``.npz`` and a JSON summary).
+``.npz``, a JSON summary and ``fit.nc``).
+
+``fit.nc`` keeps the fit: the network and MAP fit of the last (richest) model with its Laplace covariance, its
+posterior draws with ``--posterior``, the training data, and the data of every figure and table of the report
+(:func:`probsnn.save_fit`; read it with :func:`probsnn.load_fit`). The report is drawn from that file, so
+``probsnn report fit.nc`` draws the same report again without the recording, and ``probsnn simulate fit.nc``
+draws spike trains from the fitted network.
 
 Everything is checked before any fitting and before the report folder is created: each option's value
 (type and range), ``--cells`` against the neurons of the data (distinct indices in 0..n-1), the filter
@@ -20,16 +26,25 @@ summary, with ``"status": "complete"`` and the list of files the run wrote, only
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, cells, check_output_folder, create_output_folder, integer, number, write_json_atomic
+from ._common import (
+    CLIError,
+    HelpFormatter,
+    cells,
+    check_output_folder,
+    create_output_folder,
+    integer,
+    number,
+    plain_text,
+    write_json_atomic,
+)
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "write_report", "mark_incomplete", "FIT_FILE"]
 
 
 def _load(args):
@@ -127,7 +142,8 @@ def run(args) -> int:
     jax.config.update("jax_enable_x64", not args.float32)
     from tqdm.auto import tqdm
 
-    from .. import diagnostics, plots
+    from .. import diagnostics
+    from ..fitfile import load_fit, save_fit
     from ..inference.map import fit_map
     from ..models.priors import GaussianPrior
     from ..neurons.glm import GLMNetwork
@@ -146,10 +162,7 @@ def run(args) -> int:
     create_output_folder("--out", out)
     options = dict(source=source, test_fraction=args.test_fraction, observation=args.observation, basis=args.basis,
                    ridge=args.ridge, posterior=args.posterior)
-    write_json_atomic(out / "summary.json", dict(
-        status="incomplete", **options,
-        note="probsnn fit started writing this folder and has not finished (interrupted or failed): the other "
-             "files here may be from an earlier run. The full summary replaces this one when a run finishes."))
+    mark_incomplete(out, options, "probsnn fit")
     print(f"probsnn fit: {source}", file=sys.stderr)
     print(f"  {data}", file=sys.stderr)
     print(f"  train {train.n_bins} bins, held-out {test.n_bins} bins "
@@ -186,7 +199,94 @@ def run(args) -> int:
         for field, value in zip(("stimulus_weights", "coupling_weights", "bias"), fit.standard_errors):
             saved[f"{name}/{field}_se"] = np.asarray(value)
 
-    # the table
+    posterior = None
+    if args.posterior is not None:
+        # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
+        from .posterior import posterior_fits
+
+        posterior = posterior_fits(args, results)
+
+    best = specs[-1][0]
+    res = results[best]
+    extras = {f"params__{k.replace('/', '__')}": v for k, v in saved.items()}
+    extras.update(test_counts=np.asarray(res["test"].counts),
+                  test_rate=res["net"].predicted_rate(res["fit"].params, res["test"]),
+                  ks_statistic=res["ks"].statistic, ks_pvalue=res["ks"].pvalue,
+                  ks_rescaled=np.concatenate([np.asarray(z, float) for z in res["ks"].rescaled]),
+                  ks_neuron=np.repeat(np.arange(data.n_neurons), [len(z) for z in res["ks"].rescaled]))
+    report = dict(options=options, best=best, source=source, n_bins=data.n_bins, dt=data.dt,
+                  neurons=list(data.neuron_names), test_t_start=res["test"].t_start, rows=rows)
+    idata = None
+    if posterior is not None:
+        extras.update({f"bands__{k}": v for k, v in posterior["bands"].items()})
+        report.update(posterior=dict(method=posterior["method"], convergence=posterior["convergence"],
+                                     loo=posterior["loo"]))
+        idata = posterior["idata"].get(best)
+    save_fit(out / FIT_FILE, res["net"], res["fit"], res["train"], posterior=idata, summary=dict(report=report),
+             extras=extras, keep_log_likelihood=False)
+    return write_report(load_fit(out / FIT_FILE), out)
+
+
+FIT_FILE = "fit.nc"
+REPORT_FILES = ("filters.png", "raster_rate.png", "ks.png", "params.npz", FIT_FILE, "summary.json")
+
+
+def mark_incomplete(out: Path, options: dict, command: str) -> None:
+    """Replace any ``summary.json`` in ``out`` by one that says the folder holds no finished run (yet)."""
+    write_json_atomic(out / "summary.json", dict(
+        status="incomplete", **options,
+        note=f"{command} started writing this folder and has not finished (interrupted or failed): the other "
+             "files here may be from an earlier run. The full summary replaces this one when a run finishes."))
+
+
+def write_report(fit, out: Path) -> int:
+    """Draw every figure and table of the fit report of ``fit`` (a :class:`probsnn.Fit` that ``probsnn fit`` wrote)
+    into the folder ``out``, print the tables, and write ``summary.json`` last; returns the exit status.
+
+    ``probsnn fit`` calls it on the file it has just written, ``probsnn report`` on a file it is given, so both
+    write the same report: the fit file holds the table rows, the options, the data's bins and every figure's
+    data (held-out counts and predicted rates, the rescaled intervals of the KS test, the credible bands).
+    """
+    from .. import plots
+    from ..data import SpikeData
+    from ..diagnostics import KSResult
+
+    report, extras = fit.summary["summary"]["report"], fit.extras
+    rows, net, dt, names = report["rows"], fit.network, report["dt"], report["neurons"]
+    _print_table(rows)
+    written = []
+    if "posterior" in report:
+        from .posterior import write_posterior_report
+
+        post = report["posterior"]
+        bands = {k[len("bands__"):]: v for k, v in extras.items() if k.startswith("bands__")}
+        written = write_posterior_report(out, post["method"], bands, post["convergence"], post["loo"], names, dt)
+    import matplotlib.pyplot as plt
+
+    best, source = report["best"], report["source"]
+    title = f"{best} model, {source}"
+    fig = plots.plot_filters(net, fit.params, fit.filter_standard_errors(), dt=dt, title=title)
+    fig.savefig(out / "filters.png", dpi=120)
+    test = SpikeData(extras["test_counts"], dt, None, tuple(names), report["test_t_start"])
+    fig = plots.plot_raster_rate(test, extras["test_rate"], title=f"held-out data: {title}")
+    fig.savefig(out / "raster_rate.png", dpi=120)
+    ks = KSResult(extras["ks_statistic"], extras["ks_pvalue"],
+                  [extras["ks_rescaled"][extras["ks_neuron"] == i] for i in range(len(names))])
+    fig = plots.plot_ks(ks, names, title=f"time-rescaling KS, held-out data ({best} model)")
+    fig.savefig(out / "ks.png", dpi=120)
+    plt.close("all")
+    np.savez(out / "params.npz", **{k[len("params__"):]: v for k, v in extras.items() if k.startswith("params__")})
+    files = list(REPORT_FILES) + written
+    summary = dict(status="complete", **report["options"], n_bins=report["n_bins"], dt=dt, neurons=names,
+                   files=files, rows=rows)
+    write_json_atomic(out / "summary.json", summary)  # last: its "complete" status vouches for the files
+    print(f"report written to {out}/ ({', '.join(REPORT_FILES)})", file=sys.stderr)
+    if not all(r["converged"] for r in rows):
+        print("warning: some fits did not converge (see the 'conv' column)", file=sys.stderr)
+    return 0
+
+
+def _print_table(rows) -> None:
     header = (f"{'model':<10}{'neuron':<16}{'bits/spk train':>15}{'bits/spk test':>15}"
               f"{'KS (test)':>11}{'KS p':>9}{'AIC':>12}{'conv':>6}")
     print(header)
@@ -196,46 +296,18 @@ def run(args) -> int:
               f"{r['ks_statistic']:>11.3f}{r['ks_pvalue']:>9.2g}{r['aic']:>12.1f}"
               f"{'yes' if r['converged'] else 'NO':>6}")
 
-    if args.posterior is not None:
-        # Posterior on top of the MAP fits (Laplace, NUTS or SVI): credible bands, LOO, R-hat/ESS.
-        from .posterior import posterior_report
-
-        written = posterior_report(args, results, out)["files"]
-    else:
-        written = []
-
-    best = specs[-1][0]
-    res = results[best]
-    net, fit = res["net"], res["fit"]
-    title = f"{best} model, {source}"
-    fig = plots.plot_filters(net, fit.params, fit.filter_standard_errors(net), dt=data.dt, title=title)
-    fig.savefig(out / "filters.png", dpi=120)
-    rate = net.predicted_rate(fit.params, res["test"])
-    fig = plots.plot_raster_rate(res["test"], rate, title=f"held-out data: {title}")
-    fig.savefig(out / "raster_rate.png", dpi=120)
-    fig = plots.plot_ks(res["ks"], data.neuron_names, title=f"time-rescaling KS, held-out data ({best} model)")
-    fig.savefig(out / "ks.png", dpi=120)
-    np.savez(out / "params.npz", **{k.replace("/", "__"): v for k, v in saved.items()})
-    files = ["filters.png", "raster_rate.png", "ks.png", "params.npz", "summary.json"] + written
-    summary = dict(status="complete", **options, n_bins=data.n_bins, dt=data.dt, neurons=list(data.neuron_names),
-                   files=files, rows=rows)
-    write_json_atomic(out / "summary.json", summary)  # last: its "complete" status vouches for the files
-    print(f"report written to {out}/ (filters.png, raster_rate.png, ks.png, params.npz, summary.json)", file=sys.stderr)
-    if not all(r["converged"] for r in rows):
-        print("warning: some fits did not converge (see the 'conv' column)", file=sys.stderr)
-    return 0
-
 
 def add_parser(subparsers) -> None:
     """Register ``probsnn fit``: every numeric option has a type that checks it (one-line errors)."""
     fit = subparsers.add_parser("fit", help="fit GLM spiking models to spike data and write a report",
-                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                description=plain_text(__doc__), formatter_class=HelpFormatter)
     fit.add_argument("--data", help="an .npz of spike counts/times, or the Pillow data_RGCs folder / .npz "
                                     "(default: the grasshopper receptor recording shipped with nitime)")
     fit.add_argument("--recording", type=integer("--recording"), choices=(1, 2), default=None,
                      help="grasshopper recording, 1 or 2 (default 1; not with --data)")
     fit.add_argument("--cells", type=cells,
-                     help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1)")
+                     help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1; "
+                          "default: all neurons)")
     fit.add_argument("--dt", type=number("--dt", 0.0, low_open=True),
                      help="bin width in seconds of the default recording (default 0.001; not with --data)")
     fit.add_argument("--out", default="probsnn-report",
@@ -243,7 +315,8 @@ def add_parser(subparsers) -> None:
                           "fitting and created only once every option is checked. Its summary.json says "
                           '"status": "incomplete" while a run writes the folder and "complete" (written last, '
                           "atomically) once the run has finished")
-    fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson")
+    fit.add_argument("--observation", choices=("poisson", "bernoulli"), default="poisson",
+                     help="spike-count law: Poisson counts, or Bernoulli (at most one spike per bin)")
     fit.add_argument("--basis", choices=("log-cosine", "identity"), default="log-cosine",
                      help="filter basis: log-time raised cosines (default) or one weight per lag")
     fit.add_argument("--stimulus-basis", type=integer("--stimulus-basis", 1), default=8,
@@ -262,7 +335,7 @@ def add_parser(subparsers) -> None:
     fit.add_argument("--seed", type=integer("--seed", 0, 2**32 - 1), default=0,
                      help="seed of the randomised KS test and of the posterior draws, 0..2**32-1 (default 0)")
     fit.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
-    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars on stderr (default: progress bars)")
     fit.add_argument("--posterior", choices=("laplace", "nuts", "svi"), default=None,
                      help="add a posterior report (credible bands, PSIS-LOO table, R-hat/ESS): Laplace draws at "
                           "the MAP, NUTS or SVI (default: none; the MAP fit's Laplace standard errors are always "

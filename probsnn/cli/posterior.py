@@ -27,16 +27,15 @@ import warnings
 import numpy as np
 
 from ..inference.idata import filter_credible_bands
-from ..plots import plot_posterior_filters
 from ._common import write_json_atomic
 
-__all__ = ["posterior_report", "loo_comparison"]
+__all__ = ["posterior_fits", "write_posterior_report", "posterior_report", "loo_comparison"]
 
 NUM_WARMUP, NUM_SAMPLES, NUM_CHAINS = 300, 300, 2
 
 
-def posterior_report(args, results: dict, out) -> dict:
-    """Run the posterior fits for the CLI and write credible bands, the LOO table and R-hat/ESS summary.
+def posterior_fits(args, results: dict) -> dict:
+    """Run the posterior fits of the CLI's models and summarise them (writes nothing).
 
     Parameters
     ----------
@@ -44,15 +43,12 @@ def posterior_report(args, results: dict, out) -> dict:
         The ``probsnn fit`` options (``posterior``, ``ridge``, ``seed``, ``quiet``).
     results : dict
         Per model name: ``net``, ``fit`` (MAPResult) and ``train`` (SpikeData), as built by ``probsnn fit``.
-    out : pathlib.Path
-        The report folder.
 
     Returns
     -------
-    dict with ``idata`` (per model), ``loo`` (per model: the elpd estimate, its largest Pareto k and, only when
-    the comparison is reliable, rank, elpd difference and weight; see :func:`loo_comparison`), ``comparison``
-    (``"ranked"``, ``"single model"`` or ``"withheld"``), ``convergence`` (per model) and ``files`` (the names of
-    the files written to ``out``).
+    dict with ``method``, ``idata`` (per model), ``bands`` (the arrays of ``credible_bands.npz``), ``loo`` (the
+    content of ``loo.json``: per model the elpd estimate, its largest Pareto k and, only when the comparison is
+    reliable, rank, elpd difference and weight; see :func:`loo_comparison`) and ``convergence`` (per model).
     """
     from ..diagnostics import ConvergenceWarning, check_convergence
     from ..inference.laplace import laplace_posterior
@@ -98,7 +94,37 @@ def posterior_report(args, results: dict, out) -> dict:
         for var, band in filter_credible_bands(idata, 0.9).items():
             for key, value in band.items():
                 bands[f"{name}__{var}__{key}"] = value
-        fig = plot_posterior_filters(net, idata, dt=train.dt, title=f"{name} model: posterior ({method}), 90% bands")
+    # LOO needs the same pointwise layout for every model
+    var = {name: ("obs" if "obs" in idata.log_likelihood else "obs_blocks") for name, idata in idatas.items()}
+    if not idatas:
+        loo = dict(comparison="withheld", reason="no model has a posterior", models={})
+    elif len(set(var.values())) != 1:
+        loo = dict(comparison="withheld", reason="the models' log-likelihoods have different pointwise layouts "
+                                                 f"({var}): PSIS-LOO cannot compare them", models={})
+    else:
+        loo = loo_comparison(idatas, next(iter(var.values())))
+    return dict(method=method, idata=idatas, bands=bands, convergence=convergence,
+                loo=dict(method=method, pointwise=sorted(set(var.values())), **loo))
+
+
+def write_posterior_report(out, method: str, bands: dict, convergence: dict, loo: dict, neuron_names,
+                           dt: float) -> list:
+    """Write and print the posterior report of :func:`posterior_fits`; returns the names of the files written.
+
+    ``bands``, ``convergence`` and ``loo`` are the entries of :func:`posterior_fits`'s result (``probsnn report``
+    reads them back from the fit file); ``neuron_names`` and ``dt`` label the figures.
+    """
+    from ..plots import plot_filter_bands
+
+    models = list(convergence)
+    for name in models:
+        model_bands = {}
+        for key, value in bands.items():
+            model, var, field = key.split("__")
+            if model == name:
+                model_bands.setdefault(var, {})[field] = value
+        fig = plot_filter_bands(model_bands, neuron_names, dt=dt,
+                                title=f"{name} model: posterior ({method}), 90% bands")
         fig.savefig(out / f"posterior_filters_{name}.png", dpi=110)
         import matplotlib.pyplot as plt
 
@@ -109,24 +135,25 @@ def posterior_report(args, results: dict, out) -> dict:
         for name, s in convergence.items():
             print(f"{name:<10}{s['max_rhat']:>11.4f}{s['min_ess_bulk']:>14.0f}{s['min_ess_tail']:>14.0f}{s['divergences']:>13d}")
     write_json_atomic(out / "convergence.json", dict(method=method, models=convergence))
-    # LOO needs the same pointwise layout for every model
-    var = {name: ("obs" if "obs" in idata.log_likelihood else "obs_blocks") for name, idata in idatas.items()}
-    if not idatas:
-        loo = dict(comparison="withheld", reason="no model has a posterior", models={})
-    elif len(set(var.values())) != 1:
-        loo = dict(comparison="withheld", reason="the models' log-likelihoods have different pointwise layouts "
-                                                 f"({var}): PSIS-LOO cannot compare them", models={})
-    else:
-        loo = loo_comparison(idatas, next(iter(var.values())))
     _print_loo(loo)
-    loo_rows = loo["models"]
-    write_json_atomic(out / "loo.json", dict(method=method, pointwise=sorted(set(var.values())), **loo))
-    files = [f"posterior_filters_{name}.png" for name in idatas] + ["credible_bands.npz", "convergence.json",
-                                                                    "loo.json"]
+    write_json_atomic(out / "loo.json", loo)
     print(f"posterior report: posterior_filters_*.png, credible_bands.npz, loo.json, convergence.json in {out}/",
           file=sys.stderr)
-    return dict(idata=idatas, loo=loo_rows, comparison=loo["comparison"], convergence=convergence,
-                files=files)
+    return [f"posterior_filters_{name}.png" for name in models] + ["credible_bands.npz", "convergence.json",
+                                                                   "loo.json"]
+
+
+def posterior_report(args, results: dict, out) -> dict:
+    """:func:`posterior_fits` and :func:`write_posterior_report` into the folder ``out``.
+
+    Returns :func:`posterior_fits`'s dict with ``files``, the names of the files written to ``out``.
+    """
+    fits = posterior_fits(args, results)
+    names = next(iter(results.values()))["net"].neuron_names if results else ()
+    dt = next(iter(results.values()))["train"].dt if results else 1.0
+    fits["files"] = write_posterior_report(out, fits["method"], fits["bands"], fits["convergence"], fits["loo"],
+                                           names, dt)
+    return fits
 
 
 def loo_comparison(idatas: dict, var_name: str) -> dict:

@@ -4,6 +4,13 @@ Example: ``probsnn rl --env windy --seeds 5 --iterations 200`` prints, per seed,
 greedy episode length from the fixed start and the spikes per decision, then the mean over seeds.
 ``--checkpoint run.ckpt`` makes the run resumable: interrupted (Ctrl-C) and started again with the same
 options, it continues where it stopped and prints exactly what an uninterrupted run prints.
+
+``--out DIR`` keeps the results: after each seed, ``policy_seed<k>.npz`` (data only: the trained policy's
+weights ``stimulus_weights``, ``coupling_weights``, ``bias``, and that seed's training metrics per update,
+``curve_<metric>``), and at the end ``learning_curve.csv`` (seed, update and every metric: mean return of the
+batch, episode length, spikes per decision, ...) and ``learning_curve.png`` (the return per update of every
+seed). A progress bar of the updates goes to stderr when stderr is a terminal (``--quiet``: never); it never
+goes to stdout or to the files of ``--out``.
 """
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import CLIError
+from ._common import CLIError, HelpFormatter, check_output_folder, create_output_folder, plain_text
 
 __all__ = ["add_parser", "run"]
 
@@ -89,6 +96,7 @@ def run(args) -> int:
     every = None if args.checkpoint_every is None else positive_int("--checkpoint-every", args.checkpoint_every)
     if every is not None and not args.checkpoint:
         raise CLIError("--checkpoint-every needs --checkpoint PATH (the file to write and resume from).")
+    out = None if args.out is None else check_output_folder("--out", args.out)
     trainer, evaluator, n_eval = _build(args)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     command = {k: getattr(args, k) for k in _COMMAND_KEYS}
@@ -97,11 +105,25 @@ def run(args) -> int:
         print(f"resuming from {checkpoint} at seed {first_seed}", file=sys.stderr)
     for line in lines:
         print(line)
+    if out is not None:
+        create_output_folder("--out", out)
+    from tqdm.auto import tqdm
+
     for seed in range(first_seed, args.seeds):
         options = {} if checkpoint is None else dict(
             checkpoint=checkpoint, checkpoint_every=every, resume=seed == first_seed,
             checkpoint_info={"command": command, "seed": seed, "rows": lines})
-        ts, history = trainer.train(jax.random.PRNGKey(seed), args.iterations, chunk=chunk, **options)
+        with tqdm(total=args.iterations, desc=f"seed {seed}", unit="update", file=sys.stderr, leave=False,
+                  disable=True if args.quiet else None) as bar:  # None: only when stderr is a terminal
+
+            def advance(iteration, state, metrics, bar=bar):
+                bar.update(iteration - bar.n)
+
+            ts, history = trainer.train(jax.random.PRNGKey(seed), args.iterations, chunk=chunk, callback=advance,
+                                        **options)
+        if out is not None:
+            np.savez(out / f"policy_seed{seed}.npz", **{f: np.asarray(v) for f, v in zip(ts.params._fields, ts.params)},
+                     **{f"curve_{k}": np.asarray(v) for k, v in history.items()})
         greedy = evaluator.evaluate(ts.params, jax.random.PRNGKey(10_000 + seed), n_episodes=n_eval, greedy=True)
         sampled = evaluator.evaluate(ts.params, jax.random.PRNGKey(20_000 + seed), n_episodes=n_eval, greedy=False)
         row = {"seed": seed, "greedy_episode_length": greedy["episode_length"], "greedy_return": greedy["return"],
@@ -109,6 +131,8 @@ def run(args) -> int:
                "decision_time": sampled["decision_time"], "final_train_return": float(history["return"][-1])}
         lines = lines + [json.dumps(row)]
         print(lines[-1])
+    if out is not None:
+        _write_learning_curve(out, args.seeds)
     results = [json.loads(line) for line in lines]
     summary = {k: float(np.mean([r[k] for r in results])) for k in results[0] if k != "seed"}
     print(f"env={args.env} seeds={args.seeds} mean_greedy_episode_length={summary['greedy_episode_length']:.2f} "
@@ -117,27 +141,81 @@ def run(args) -> int:
     return 0
 
 
+def _write_learning_curve(out: Path, n_seeds: int) -> None:
+    """``learning_curve.csv`` and ``.png`` from the ``policy_seed<k>.npz`` files of every seed in ``out``."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ..datasets import read_npz_arrays
+
+    curves = []
+    for seed in range(n_seeds):
+        path = out / f"policy_seed{seed}.npz"
+        if not path.exists():
+            raise CLIError(f"--out {out}: {path.name} is missing (each seed of a resumed run wrote its policy "
+                           "there); give the --out of the interrupted run, or start over without --checkpoint.")
+        arrays = read_npz_arrays(path)
+        curves.append({k[len("curve_"):]: np.asarray(v) for k, v in arrays.items() if k.startswith("curve_")})
+    metrics = sorted(curves[0])
+    with (out / "learning_curve.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["seed", "update"] + metrics)
+        for seed, curve in enumerate(curves):
+            for i in range(len(curve[metrics[0]])):
+                writer.writerow([seed, i + 1] + [repr(float(curve[m][i])) for m in metrics])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for seed, curve in enumerate(curves):
+        ax.plot(np.arange(1, len(curve["return"]) + 1), curve["return"], lw=1, label=f"seed {seed}")
+    ax.set(xlabel="update", ylabel="mean return of the batch", title="probsnn rl: learning curve")
+    if len(curves) <= 10:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "learning_curve.png", dpi=110)
+    plt.close(fig)
+
+
 def add_parser(subparsers) -> None:
     """Register ``probsnn rl``."""
-    p = subparsers.add_parser("rl", help="train a first-to-spike SNN policy with REINFORCE (policy gradient)")
-    p.add_argument("--env", choices=("windy", "grid", "cartpole"), default="windy")
+    p = subparsers.add_parser("rl", help="train a first-to-spike SNN policy with REINFORCE (policy gradient)",
+                              description=plain_text(__doc__), formatter_class=HelpFormatter)
+    p.add_argument("--env", choices=("windy", "grid", "cartpole"), default="windy",
+                   help="the environment: windy grid world, plain grid world or cart-pole")
     p.add_argument("--iterations", type=int, default=200, help="policy updates per seed")
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--n-steps", type=int, default=None, help="maximum decision time T (bins)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (independent training runs: 0, 1, ...)")
+    p.add_argument("--n-steps", type=int, default=None,
+                   help="maximum decision time T in bins (default: 5 for the grid worlds, 4 for cart-pole)")
     p.add_argument("--latent", type=int, default=0, help="latent neurons")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--gamma", type=float, default=None)
-    p.add_argument("--horizon", type=int, default=None, help="episode step cap")
-    p.add_argument("--baseline", choices=("learned", "moving", "none"), default="learned")
-    p.add_argument("--variant", choices=("episode", "online"), default="episode")
-    p.add_argument("--spike-penalty", type=float, default=0.0)
-    p.add_argument("--no-spike", default="uniform", help="'uniform' or a default action index")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="episodes per update (default: 32 for the grid worlds, 16 for cart-pole)")
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="Adam learning rate (default: 0.1 for the grid worlds, 0.05 for cart-pole)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="discount factor (default: 1.0 for the grid worlds, 0.99 for cart-pole)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="episode step cap (default: 60 for the grid worlds, 200 for cart-pole)")
+    p.add_argument("--baseline", choices=("learned", "moving", "none"), default="learned",
+                   help="variance-reducing baseline of the returns: a learned value function, a moving average, "
+                        "or none")
+    p.add_argument("--variant", choices=("episode", "online"), default="episode",
+                   help="gradient estimator: whole episodes, or online eligibility traces")
+    p.add_argument("--spike-penalty", type=float, default=0.0, help="reward cost per spike")
+    p.add_argument("--no-spike", default="uniform",
+                   help="action when no output neuron spikes within T: 'uniform' (a random one) or an action index")
     p.add_argument("--checkpoint", help="checkpoint file (data-only .npz): resumed from when present, written "
-                                        "during training, after each seed and on Ctrl-C")
+                                        "during training, after each seed and on Ctrl-C (default: none)")
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="updates between checkpoints, written at the end of a chunk (default: every chunk)")
     p.add_argument("--chunk", type=int, default=50,
-                   help="updates per compiled chunk (default 50); each chunk draws its own random key, so the "
-                        "results depend on it (not on checkpointing or interrupts)")
+                   help="updates per compiled chunk; each chunk draws its own random key, so the results depend "
+                        "on it (not on checkpointing or interrupts)")
+    p.add_argument("--out", default=None,
+                   help="folder for the trained policies (policy_seed<k>.npz) and the learning curve "
+                        "(learning_curve.csv, learning_curve.png) (default: none written)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (default: a progress bar on stderr when it is a terminal)")
     p.set_defaults(func=run)

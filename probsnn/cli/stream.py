@@ -10,6 +10,13 @@ With ``--checkpoint`` the run can be interrupted and resumed: the checkpoint (a 
 interrupted (Ctrl-C: after the last complete row, exit status 130). On resume, ``--out`` is cut back to its
 header plus the ``n_steps`` rows the checkpoint covers (rows written after the last checkpoint are dropped)
 and the run continues, so the final ``--out`` is byte-identical to that of an uninterrupted run.
+
+At the end a summary goes to stderr: the mean log-loss (nats) of the steps of this run, beside two baselines
+scored on the same steps: the uniform forecast (log of the number of bins) and probabilistic persistence
+(probability p on the last bin, p the running frequency with which the bin stayed the same;
+probsnn.streaming.persistence_log_loss). ``--plot forecast.png`` draws the stream, the predictive distribution
+of every step with the observed bin, and the running mean log-loss of the three. A progress bar of the steps
+goes to stderr when stderr is a terminal (``--quiet``: never); it never goes to stdout or to ``--out``.
 """
 from __future__ import annotations
 
@@ -24,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_float, check_int, non_negative_int, positive_float, positive_int
-from ..streaming import StreamingPredictor, read_csv_column
-from ._common import CLIError, check_output_file, integer, number
+from ..streaming import StreamingPredictor, persistence_log_loss, read_csv_column
+from ._common import CLIError, HelpFormatter, check_output_file, integer, number, plain_text
 
 __all__ = ["add_parser", "run"]
 
@@ -34,11 +41,9 @@ def add_parser(subparsers) -> None:
     """Register ``probsnn stream``."""
     parser = subparsers.add_parser(
         "stream", help="online next-step prediction of a CSV column with latent spiking neurons (three-factor VI)",
-        description="Stream a CSV column through a visible+latent GLM network trained online; prints one line per "
-                    "step (step, value, bin, P(bin), log-loss) or writes them to --out; checkpoints to --checkpoint "
-                    "and resumes from it when it exists (--out is then cut back to the rows the checkpoint covers).")
+        description=plain_text(__doc__), formatter_class=HelpFormatter)
     parser.add_argument("csv", help="CSV file")
-    parser.add_argument("--column", default="0", help="column name or 0-based index (default 0)")
+    parser.add_argument("--column", default="0", help="column name or 0-based index")
     parser.add_argument("--bins", type=integer("--bins", 2), default=6,
                         help="number of quantile bins, >= 2 (default 6)")
     parser.add_argument("--warmup", type=integer("--warmup", 1), default=50,
@@ -53,13 +58,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=integer("--seed", 0, 2**32 - 1), default=0,
                         help="seed of the initial weights and latent samples, 0..2**32-1 (default 0)")
     parser.add_argument("--checkpoint", help="checkpoint file: resumed from when present, written during the run, "
-                                             "at the end and on Ctrl-C (its folder must exist and be writable)")
+                                             "at the end and on Ctrl-C (its folder must exist and be writable; "
+                                             "default: none)")
     parser.add_argument("--every", type=integer("--every", 1), default=100,
                         help="checkpoint every N steps, >= 1 (default 100)")
     parser.add_argument("--max-steps", type=integer("--max-steps", 1),
-                        help="stop after this many new steps, >= 1 (to split a long run)")
+                        help="stop after this many new steps, >= 1, to split a long run (default: to the end)")
     parser.add_argument("--out", help="write predictions to this CSV instead of stdout (its folder must exist and be "
-                                      "writable)")
+                                      "writable; default: stdout)")
+    parser.add_argument("--plot", help="draw the forecasts of this run into this PNG file (its folder must exist and "
+                                       "be writable; default: no plot)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (default: a progress bar on stderr when it is a terminal)")
     parser.set_defaults(func=run)
 
 
@@ -160,6 +170,8 @@ def run(args) -> int:
         check_output_file("--out", args.out)
     if args.checkpoint:
         check_output_file("--checkpoint", args.checkpoint, in_place=False)  # saved by renaming a new file over it
+    if getattr(args, "plot", None):
+        check_output_file("--plot", args.plot, in_place=False)
     values = read_csv_column(args.csv, args.column)
     if values.size < 2:
         raise ValueError(f"{args.csv}: need at least 2 values, got {values.size}.")
@@ -190,7 +202,11 @@ def run(args) -> int:
         if predictor.n_steps == 0:
             handle.write(header)
     end = values.size if max_steps is None else min(values.size, predictor.n_steps + max_steps)
-    losses = []
+    first, losses, forecasts = predictor.n_steps, [], []
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=end - first, desc="stream", unit="step", file=sys.stderr, leave=False,
+               disable=True if getattr(args, "quiet", False) else None)  # None: only when stderr is a terminal
     # ``committed``: the output size and the predictor state after the last complete row, replaced in one
     # assignment, so that whatever an interrupt cuts short, both go back to the same step.
     committed = (offset, predictor.snapshot())
@@ -203,6 +219,8 @@ def run(args) -> int:
                 handle.flush()
                 committed = (committed[0] + len(row), predictor.snapshot())
                 losses.append(pred.log_loss)
+                forecasts.append(pred.probabilities)
+                bar.update(1)
                 if args.checkpoint and predictor.n_steps % every == 0:
                     _sync(handle)
                     predictor.save(args.checkpoint)
@@ -223,13 +241,49 @@ def run(args) -> int:
             _sync(handle)
             predictor.save(args.checkpoint)
     finally:
+        bar.close()
         if args.out:
             handle.close()
         else:
             handle.flush()
     if losses:
-        print(f"steps={predictor.n_steps} mean_log_loss={np.mean(losses):.4f} nats", file=sys.stderr)
+        # the baselines' log-loss on the same steps (persistence learns its stay-probability from step 0 on)
+        bins = np.array([predictor.bin_of(v) for v in values[: first + len(losses)]])
+        persistence = persistence_log_loss(bins, predictor.n_bins)[first:]
+        uniform = np.log(predictor.n_bins)
+        print(f"steps={predictor.n_steps} mean_log_loss={np.mean(losses):.4f} nats (steps {first}..{end - 1}; "
+              f"persistence {persistence.mean():.4f}, uniform {uniform:.4f})", file=sys.stderr)
+        if getattr(args, "plot", None):
+            _plot_forecasts(args.plot, first, values[first:end], bins[first:], np.array(forecasts),
+                            np.array(losses), persistence, uniform)
     return 0
+
+
+def _plot_forecasts(path, first: int, values, bins, forecasts, losses, persistence, uniform: float) -> None:
+    """The stream, the predictive distribution of every step with the observed bin, and running mean log-losses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = first + np.arange(len(values))
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    axes[0].plot(steps, values, color="k", lw=0.8)
+    axes[0].set(ylabel="value", title="probsnn stream: next-step forecasts")
+    axes[1].imshow(forecasts.T, aspect="auto", origin="lower", cmap="Blues", vmin=0, vmax=1,
+                   extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, forecasts.shape[1] - 0.5), interpolation="nearest")
+    axes[1].plot(steps, bins, ".", color="C3", ms=2, label="observed bin")
+    axes[1].set(ylabel="bin (shade: P)")
+    axes[1].legend(fontsize=7, loc="upper right")
+    count = np.arange(1, len(values) + 1)
+    axes[2].plot(steps, np.cumsum(losses) / count, label="model")
+    axes[2].plot(steps, np.cumsum(persistence) / count, label="persistence")
+    axes[2].axhline(uniform, color="0.5", ls="--", label="uniform")
+    axes[2].set(xlabel="step", ylabel="running mean log-loss (nats)")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 class _TextAsBytes:

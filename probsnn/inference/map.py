@@ -86,20 +86,31 @@ class MAPResult:
 
     def filter_standard_errors(self, net: GLMNetwork) -> dict:
         r"""Pointwise standard errors of the filters in lag space: :math:`\sqrt{m_\ell^\top \Sigma m_\ell}`."""
-        n, ds, bs, bh = net.n_neurons, net.n_stimulus_dims, net.n_stimulus_basis, net.n_history_basis
-        out = {}
-        if net.stimulus_basis is not None and ds > 0:
-            m = net.stimulus_basis.matrix
-            cov = self.covariance[:, : ds * bs, : ds * bs].reshape(n, ds, bs, ds, bs)
-            blocks = np.stack([cov[:, d, :, d, :] for d in range(ds)], axis=1)  # [N, D, B, B]
-            out["stimulus"] = np.sqrt(np.maximum(np.einsum("lb,ndbc,lc->ndl", m, blocks, m), 0.0))
-        if net.history_basis is not None and bh > 0:
-            m = net.history_basis.matrix
-            start = ds * bs
-            cov = self.covariance[:, start : start + n * bh, start : start + n * bh].reshape(n, n, bh, n, bh)
-            blocks = np.stack([cov[:, j, :, j, :] for j in range(n)], axis=1)  # [N, N, B, B]
-            out["coupling"] = np.sqrt(np.maximum(np.einsum("lb,njbc,lc->njl", m, blocks, m), 0.0))
-        return out
+        return filter_standard_errors(net, self.covariance)
+
+
+def filter_standard_errors(net: GLMNetwork, covariance) -> dict:
+    r"""Pointwise standard errors of ``net``'s filters in lag space from the per-neuron covariance ``[N, F, F]``.
+
+    The filter at lag :math:`\ell` is :math:`m_\ell^\top w` (``m_l`` a row of the basis matrix), so its standard
+    error is :math:`\sqrt{m_\ell^\top \Sigma m_\ell}` with :math:`\Sigma` the covariance block of its weights.
+    Returns ``stimulus`` ``[N, D, L_s]`` and ``coupling`` ``[N, N, L_h]`` where the network has them.
+    """
+    covariance = np.asarray(covariance)
+    n, ds, bs, bh = net.n_neurons, net.n_stimulus_dims, net.n_stimulus_basis, net.n_history_basis
+    out = {}
+    if net.stimulus_basis is not None and ds > 0:
+        m = net.stimulus_basis.matrix
+        cov = covariance[:, : ds * bs, : ds * bs].reshape(n, ds, bs, ds, bs)
+        blocks = np.stack([cov[:, d, :, d, :] for d in range(ds)], axis=1)  # [N, D, B, B]
+        out["stimulus"] = np.sqrt(np.maximum(np.einsum("lb,ndbc,lc->ndl", m, blocks, m), 0.0))
+    if net.history_basis is not None and bh > 0:
+        m = net.history_basis.matrix
+        start = ds * bs
+        cov = covariance[:, start : start + n * bh, start : start + n * bh].reshape(n, n, bh, n, bh)
+        blocks = np.stack([cov[:, j, :, j, :] for j in range(n)], axis=1)  # [N, N, B, B]
+        out["coupling"] = np.sqrt(np.maximum(np.einsum("lb,njbc,lc->njl", m, blocks, m), 0.0))
+    return out
 
 
 # ------------------------------------------------------------------------------------ jitted pieces
