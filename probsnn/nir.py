@@ -514,6 +514,23 @@ def _np64(x):
     return np.asarray(x, np.float64)
 
 
+def _solve_exactly(guess, forward, target, max_ulps: int = 16):
+    """``guess`` nudged by up to ``max_ulps`` float64 ulps, entry by entry, until ``forward(x) == target`` exactly
+    (the float64 time constants from which :func:`load`'s formulas give the probsnn values back bit for bit)."""
+    guess = np.array(guess, np.float64)
+    target = np.broadcast_to(np.asarray(target, np.float64), guess.shape)
+    best = guess.copy()
+    solved = forward(best) == target
+    for direction in (np.inf, -np.inf):
+        candidate = guess.copy()
+        for _ in range(max_ulps):
+            candidate = np.nextafter(candidate, direction)
+            good = ~solved & (forward(candidate) == target)
+            best[good] = candidate[good]
+            solved |= good
+    return best
+
+
 def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
     """NIR nodes of a :class:`Neurons` node; returns (entry node name, exit node name)."""
     kind = _neuron_kind(node.neuron)
@@ -532,7 +549,7 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
         if np.any(leak == 1.0):
             raise ValueError(f"node {name!r}: {what} is 1 (no leak) for some neurons but not all; NIR's leaky nodes "
                              "need a finite time constant. Split the layer or give every neuron a leak below 1.")
-        return dt / (1.0 - leak)
+        return _solve_exactly(dt / (1.0 - leak), lambda tau: 1.0 - dt / tau, leak)
 
     def membrane_node(leak):
         tau = leaky(leak, "leak")
@@ -540,8 +557,10 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
             if np.any(bias != 0):
                 raise ValueError(f"node {name!r}: a constant input current on non-leaky neurons has no NIR I/IF "
                                  "parameter; put it into the preceding Affine bias.")
-            return None, per_neuron(scale / dt)
-        return per_neuron(tau), (per_neuron(scale * tau / dt), per_neuron(bias * tau / dt))
+            return None, per_neuron(_solve_exactly(scale / dt, lambda r: dt * r, scale))
+        r = _solve_exactly(scale * tau / dt, lambda r: dt * r / tau, scale)
+        v_leak = _solve_exactly(bias * tau / dt, lambda v: dt * v / tau, bias)
+        return per_neuron(tau), (per_neuron(r), per_neuron(v_leak))
 
     p = node.params
     if kind in ("lif_zero", "cuba_lif"):
@@ -558,7 +577,8 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
                 raise ValueError(f"node {name!r}: NIR's CubaLIF needs leak < 1 and synaptic_decay < 1 (finite time "
                                  "constants).")
             nodes[name] = nir.CubaLIF(tau_syn=per_neuron(tau_syn), tau_mem=tau, r=rest[0], v_leak=rest[1],
-                                      v_threshold=thr, v_reset=np.zeros(shape), w_in=per_neuron(tau_syn / dt),
+                                      v_threshold=thr, v_reset=np.zeros(shape),
+                                      w_in=per_neuron(_solve_exactly(tau_syn / dt, lambda w: dt * w / tau_syn, 1.0)),
                                       metadata=meta)
         return name, name
     tau, rest = membrane_node(p.leak)
@@ -665,7 +685,11 @@ def export(network, dt=None, *, weight_metadata: dict | None = None, metadata: d
             raise ValueError(f"node {name!r} of type {type(node).__name__} has no NIR counterpart.")
         entry[name] = exit_[name] = name
     edges += [(exit_[a], entry[b]) for a, b in network.edges]
-    graph_meta = {"dt": dt, "time_discretisation": "forward_euler", "source": "probsnn"}
+    floats = [leaf for node in network.nodes.values() if not isinstance(node, (Input, Output))
+              for leaf in jax.tree_util.tree_leaves(node.params if isinstance(node, Neurons) else node)
+              if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)]
+    graph_meta = {"dt": dt, "time_discretisation": "forward_euler", "source": "probsnn",
+                  "probsnn.dtype": str(jnp.result_type(*floats)) if floats else str(jnp.result_type(float))}
     graph_meta.update({k: v for k, v in (network.metadata or {}).items() if k != "dt"})
     graph_meta.update(metadata or {})
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph_meta, type_check=type_check)
@@ -824,7 +848,8 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
     dt : float, optional
         Bin width of the discretisation; defaults to ``graph.metadata["dt"]`` (written by :func:`export`).
     dtype : optional
-        Floating dtype of the parameters (default: JAX's default float, float32).
+        Floating dtype of the parameters; default ``graph.metadata["probsnn.dtype"]`` (the dtype of the exported
+        network), else JAX's default float.
 
     Returns
     -------
@@ -841,7 +866,10 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
             raise ValueError("the graph has no metadata['dt']; pass dt, the bin width of the forward-Euler steps.")
         dt = float(np.asarray(meta["dt"]))
     dt = positive_scalar("dt", dt)
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    if dtype is None:
+        stored = meta.get("probsnn.dtype")
+        dtype = jnp.dtype(stored.decode() if isinstance(stored, bytes) else stored) if stored is not None \
+            else jnp.result_type(float)
     nodes = {}
     for name, node in graph.nodes.items():
         if isinstance(node, nir.NIRGraph):
