@@ -20,11 +20,12 @@ works on those parameters:
 
 Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL and STDP are its limiting cases
 (:mod:`probsnn.neurons`, :mod:`probsnn.inference`); :mod:`probsnn.conversion` turns ANNs into rate and
-few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
+few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars;
+:mod:`probsnn.nir` exports networks to the Neuromorphic Intermediate Representation (NIR) and loads NIR graphs.
 
 Subpackages and modules, lowest layer first: ``data``/``datasets``, ``basis``, ``checkpoint``, ``encoding`` ->
 ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``plots``, ``conversion``, ``hardware``, ``streaming``,
-``envs`` -> ``cli``. Nothing imports upward.
+``envs`` -> ``nir`` -> ``cli``. Nothing imports upward.
 """
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ from . import (
     inference,
     models,
     neurons,
+    nir,
     plots,
     regularisers,
     streaming,
@@ -113,7 +115,7 @@ from .streaming import StreamingPredictor
 __all__ = [
     # subpackages and modules
     "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "hardware",
-    "inference", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
+    "inference", "models", "neurons", "nir", "plots", "regularisers", "streaming", "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
     # checkpoints of learner state

@@ -436,7 +436,8 @@ def network_from_rate_snn(snn: RateSNN, initial_membrane: float = 0.5, readout: 
         raise ValueError(f"readout must be 'membrane' or 'spikes', got {readout!r}.")
     v0 = float(initial_membrane)
     if not 0.0 <= v0 < 1.0:
-        raise ValueError(f"initial_membrane must lie in [0, 1) (a fraction of the threshold), got {initial_membrane!r}.")
+        raise ValueError(f"initial_membrane must lie in [0, 1) (a fraction of the threshold), "
+                         f"got {initial_membrane!r}.")
     layers = snn.layers
     shapes = check_network(layers, snn.input_shape)
     in_shapes = [tuple(snn.input_shape)] + shapes[:-1]
@@ -659,7 +660,8 @@ def export(network, dt=None, *, weight_metadata: dict | None = None, metadata: d
             bias = np.zeros(weights.shape[0], weights.dtype) if node.bias is None else _array(node.bias)
             padding = node.padding if isinstance(node.padding, str) else tuple(int(p) for p in node.padding)
             if weights.ndim == 3:
-                nodes[name] = nir.Conv1d(input_shape=int(node.input_shape[0]), weight=weights, stride=int(node.stride[0]),
+                nodes[name] = nir.Conv1d(input_shape=int(node.input_shape[0]), weight=weights,
+                                         stride=int(node.stride[0]),
                                          padding=padding if isinstance(padding, str) else padding[0],
                                          dilation=int(node.dilation[0]), groups=int(node.groups), bias=bias,
                                          metadata=dict(weight_meta))
@@ -706,16 +708,16 @@ def _tuple(value, n):
     return tuple(int(v) for v in (np.broadcast_to(value, (n,)) if value.size == 1 else value))
 
 
-def _flat(x, n, dtype):
-    return jnp.asarray(np.broadcast_to(_np64(x).reshape(-1) if np.size(x) > 1 else _np64(x), (n,)), dtype)
+def _vec(x, n):
+    """A NIR parameter (scalar, ``(n,)`` or the neurons' shape) as a flat float64 vector ``(n,)``."""
+    x = _np64(x)
+    return np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n,))
 
 
 def _input_scale_and_bias(scale, bias, n, dtype):
     """Float64 current scale and bias as ``dtype`` arrays; None where they are exactly 1 and 0 in ``dtype``."""
-    scale = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1) if np.size(scale) > 1 else scale, (n,))
-    bias = np.broadcast_to(np.asarray(bias, np.float64).reshape(-1) if np.size(bias) > 1 else bias, (n,))
-    scale_d, bias_d = np.asarray(scale, dtype), np.asarray(bias, dtype)
-    return (None if np.all(scale_d == 1) else jnp.asarray(scale_d)), (None if np.all(bias_d == 0) else jnp.asarray(bias_d))
+    scale, bias = np.asarray(_vec(scale, n), dtype), np.asarray(_vec(bias, n), dtype)
+    return (None if np.all(scale == 1) else jnp.asarray(scale)), (None if np.all(bias == 0) else jnp.asarray(bias))
 
 
 def _neuron_shape(*params):
@@ -754,8 +756,10 @@ def _node_from_nir(nir, name, node, dt, dtype):
                     _tuple(node.stride, 2), _tuple(node.padding, 2))
     if isinstance(node, nir.Flatten):
         shape = node.input_type["input"]
-        return Flatten(None if shape is None else tuple(int(s) for s in shape), int(node.start_dim),
-                       int(node.end_dim))
+        if shape is None:
+            raise ValueError(f"NIR Flatten node {name!r} has no input_type; read the graph with type_check=True (the "
+                             "default of nir.read) so that NIR infers it.")
+        return Flatten(tuple(int(s) for s in shape), int(node.start_dim), int(node.end_dim))
     if isinstance(node, nir.Scale):
         return Scale(jnp.asarray(node.scale, dtype))
     if isinstance(node, nir.Threshold):
@@ -764,25 +768,25 @@ def _node_from_nir(nir, name, node, dt, dtype):
         tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
         shape = _neuron_shape(tau, node.r, node.v_leak)
         n = int(np.prod(shape))
-        tau = np.broadcast_to(_np64(tau).reshape(-1) if np.size(tau) > 1 else _np64(tau), (n,))
-        if np.any(~(tau >= dt)):
-            raise ValueError(f"NIR node {name!r}: forward Euler with dt = {dt} needs tau >= dt (leak 1 - dt/tau in "
-                             f"[0, 1)); got min tau {tau.min()}. Load with a smaller dt.")
-        leak = _flat(1.0 - dt / tau, n, dtype)
-        scale = dt * np.broadcast_to(_np64(node.r).reshape(-1) if np.size(node.r) > 1 else _np64(node.r), (n,)) / tau
-        bias = dt * np.broadcast_to(_np64(node.v_leak).reshape(-1) if np.size(node.v_leak) > 1
-                                    else _np64(node.v_leak), (n,)) / tau
+        tau = _vec(tau, n)
+        if np.any(~(tau > dt)):
+            raise ValueError(f"NIR node {name!r}: forward Euler with dt = {dt} needs tau > dt (leak 1 - dt/tau in "
+                             f"(0, 1)); got min tau {tau.min()}. Load with a smaller dt.")
+        leak = jnp.asarray(1.0 - dt / tau, dtype)
+        scale = dt * _vec(node.r, n) / tau
+        bias = dt * _vec(node.v_leak, n) / tau
         if isinstance(node, nir.LI):
             return Neurons(li_neuron(), LIParams(leak), shape, *_input_scale_and_bias(scale, bias, n, dtype))
         _check_reset(name, node, node.v_reset)
-        threshold = _flat(node.v_threshold, n, dtype)
+        threshold = jnp.asarray(_vec(node.v_threshold, n), dtype)
         if isinstance(node, nir.LIF):
             return Neurons(lif_neuron(reset="zero"), LIFParams(leak, threshold), shape,
                            *_input_scale_and_bias(scale, bias, n, dtype))
-        tau_syn = np.broadcast_to(_np64(node.tau_syn).reshape(-1) if np.size(node.tau_syn) > 1
-                                  else _np64(node.tau_syn), (n,))
-        synaptic_decay = _flat(1.0 - dt / tau_syn, n, dtype)
-        w_in = np.broadcast_to(_np64(node.w_in).reshape(-1) if np.size(node.w_in) > 1 else _np64(node.w_in), (n,))
+        tau_syn, w_in = _vec(node.tau_syn, n), _vec(node.w_in, n)
+        if np.any(~(tau_syn > dt)):
+            raise ValueError(f"NIR node {name!r}: forward Euler with dt = {dt} needs tau_syn > dt; got min tau_syn "
+                             f"{tau_syn.min()}. Load with a smaller dt.")
+        synaptic_decay = jnp.asarray(1.0 - dt / tau_syn, dtype)
         # the synaptic current is I_t = a_syn I_{t-1} + (dt w_in / tau_syn) x_t and enters v with dt R / tau_mem:
         # both input scales multiply the input; v_leak enters the membrane, i.e. the current after the synapse
         if np.any(bias != 0):
@@ -793,12 +797,12 @@ def _node_from_nir(nir, name, node, dt, dtype):
     if isinstance(node, (nir.IF, nir.I)):
         shape = _neuron_shape(node.r)
         n = int(np.prod(shape))
-        scale = dt * np.broadcast_to(_np64(node.r).reshape(-1) if np.size(node.r) > 1 else _np64(node.r), (n,))
+        scale = dt * _vec(node.r, n)
         ones = jnp.ones((n,), dtype)
         if isinstance(node, nir.I):
             return Neurons(li_neuron(), LIParams(ones), shape, *_input_scale_and_bias(scale, 0.0, n, dtype))
         _check_reset(name, node, node.v_reset)
-        return Neurons(lif_neuron(reset="zero"), LIFParams(ones, _flat(node.v_threshold, n, dtype)), shape,
+        return Neurons(lif_neuron(reset="zero"), LIFParams(ones, jnp.asarray(_vec(node.v_threshold, n), dtype)), shape,
                        *_input_scale_and_bias(scale, 0.0, n, dtype))
     raise ValueError(f"NIR node {name!r} of type {type(node).__name__} is not supported by probsnn.nir; supported: "
                      "Input, Output, Affine, Linear, Scale, Threshold, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, "

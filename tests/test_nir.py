@@ -169,7 +169,7 @@ def test_subtractive_reset_is_exported_as_integrator_threshold_and_feedback_cycl
     graph = pnir.export([layer], DT)
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
     assert "LIF" not in kinds.values() and "IF" not in kinds.values()
-    assert kinds["0_neurons_membrane"] == "LI" and kinds["0_neurons"] == "Threshold" and kinds["0_neurons_reset"] == "Scale"
+    assert (kinds["0_neurons_membrane"], kinds["0_neurons"], kinds["0_neurons_reset"]) == ("LI", "Threshold", "Scale")
     assert {("0_neurons_membrane", "0_neurons"), ("0_neurons", "0_neurons_reset"),
             ("0_neurons_reset", "0_neurons_membrane"), ("0_linear", "0_neurons_membrane")} <= set(graph.edges)
     np.testing.assert_array_equal(graph.nodes["0_neurons_reset"].scale, -np.full(3, np.float32(0.6)))
@@ -202,8 +202,8 @@ def test_li_if_cubalif_round_trip_and_nir_equations(tmp_path):
     w = lambda k, a, b: 1.5 * jax.random.normal(k, (a, b)) / np.sqrt(a)
     layers = [
         (lif_neuron(reset="zero"), FeedForwardParams(w(keys[0], 6, 10), lif_params(10, leak=1.0, threshold=0.8))),
-        (pnir.cuba_lif_neuron(), FeedForwardParams(w(keys[1], 10, 8),
-                                                   pnir.cuba_lif_params(8, _leaks(keys[2], 8), _leaks(keys[3], 8), 0.4))),
+        (pnir.cuba_lif_neuron(),
+         FeedForwardParams(w(keys[1], 10, 8), pnir.cuba_lif_params(8, _leaks(keys[2], 8), _leaks(keys[3], 8), 0.4))),
         (pnir.li_neuron(), FeedForwardParams(w(keys[4], 8, 3), pnir.li_params(3, leak=0.95))),
     ]
     graph = pnir.export(layers, DT)
@@ -264,8 +264,9 @@ def test_conv2d_network_round_trip_and_nir_equations(tmp_path):
 def test_conv1d_network_round_trip(tmp_path):
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     conv = pnir.Conv(jax.random.normal(keys[0], (3, 2, 5)), jnp.zeros(3), (2,), (2,), (1,), 1, (16,))
+    dense = FeedForwardParams(jax.random.normal(keys[1], (24, 4)), lif_params(4, 0.9, 1.0))
     layers = [conv, (lif_neuron(reset="zero"), lif_params(3 * 8, leak=0.8, threshold=0.6)), pnir.Flatten((3, 8)),
-              (lif_neuron(reset="zero"), FeedForwardParams(jax.random.normal(keys[1], (24, 4)), lif_params(4, 0.9, 1.0)))]
+              (lif_neuron(reset="zero"), dense)]
     network = pnir.network_from_layers(layers)
     loaded = _round_trip(network, tmp_path)
     x = _spikes(keys[2], (30, 3, 2, 16))
