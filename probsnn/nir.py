@@ -342,8 +342,8 @@ def network_from_layers(layers: Sequence, input_shape=None, dt=None) -> NIRNetwo
         RecurrentParams)`` (adds the recurrent weights :math:`V` from the neurons back onto their input: a cycle),
         ``(neuron, neuron_params)`` (neurons acting elementwise on the previous node's output, e.g. after a
         convolution; ``N`` = its size), or a node (:class:`Affine`, :class:`Conv`, :class:`Pool`,
-        :class:`Flatten`, :class:`Scale`, :class:`Threshold`). Layer ``k``'s nodes are named ``"k_linear"``,
-        ``"k_neurons"`` and ``"k_recurrent"`` (a bare node: ``"k_<type>"``).
+        :class:`Flatten`, :class:`Scale`, :class:`Threshold`). Layer ``k``'s nodes are named ``"k.linear"``,
+        ``"k.neurons"`` and ``"k.recurrent"`` (a bare node: ``"k.<type>"``).
     input_shape : tuple, optional
         Per-sample input shape; inferred from a first dense layer or convolution.
     dt : float, optional
@@ -387,13 +387,13 @@ def network_from_layers(layers: Sequence, input_shape=None, dt=None) -> NIRNetwo
         n = np.shape(neuron_params[0])[0]
         if n != int(np.prod(shape)):
             raise ValueError(f"layer {k}: {n} neurons for inputs of shape {shape} ({int(np.prod(shape))} values).")
-        name = _chain(nodes, edges, f"{k}_neurons", Neurons(neuron, neuron_params, shape), previous)
+        name = _chain(nodes, edges, f"{k}.neurons", Neurons(neuron, neuron_params, shape), previous)
         if isinstance(params, RecurrentParams):
             if np.shape(params.recurrent_weights) != (n, n):
                 raise ValueError(f"layer {k}: recurrent_weights must have shape ({n}, {n}), "
                                  f"got {np.shape(params.recurrent_weights)}.")
-            nodes[f"{k}_recurrent"] = Affine(params.recurrent_weights)
-            edges += [(name, f"{k}_recurrent"), (f"{k}_recurrent", name)]
+            nodes[f"{k}.recurrent"] = Affine(params.recurrent_weights)
+            edges += [(name, f"{k}.recurrent"), (f"{k}.recurrent", name)]
         previous = name
     nodes["output"] = Output(shape)
     edges.append((previous, "output"))
@@ -403,11 +403,11 @@ def network_from_layers(layers: Sequence, input_shape=None, dt=None) -> NIRNetwo
 def _integrate_and_fire_subtract(nodes, edges, name, shape, threshold, reset_amount, previous):
     """IF neurons with reset by subtraction as generic nodes: integrator -> Threshold, Scale feedback."""
     n = int(np.prod(shape))
-    nodes[f"{name}_membrane"] = Neurons(li_neuron(), LIParams(jnp.ones((n,))), shape)
+    nodes[f"{name}.membrane"] = Neurons(li_neuron(), LIParams(jnp.ones((n,))), shape)
     nodes[name] = Threshold(jnp.full(shape, threshold))
-    nodes[f"{name}_reset"] = Scale(jnp.full(shape, -reset_amount))
-    edges += [(previous, f"{name}_membrane"), (f"{name}_membrane", name), (name, f"{name}_reset"),
-              (f"{name}_reset", f"{name}_membrane")]
+    nodes[f"{name}.reset"] = Scale(jnp.full(shape, -reset_amount))
+    edges += [(previous, f"{name}.membrane"), (f"{name}.membrane", name), (name, f"{name}.reset"),
+              (f"{name}.reset", f"{name}.membrane")]
     return name
 
 
@@ -481,7 +481,7 @@ def network_from_rate_snn(snn: RateSNN, initial_membrane: float = 0.5, readout: 
             linear = Conv(kernel, layer.bias, (s, s), padding, (1, 1), 1, tuple(shape_in[:2]))
         previous = _chain(nodes, edges, f"{i}_linear", linear, previous)
         if i != last or readout == "spikes":
-            previous = _integrate_and_fire_subtract(nodes, edges, f"{i}_neurons", channels_first(shape_out),
+            previous = _integrate_and_fire_subtract(nodes, edges, f"{i}.neurons", channels_first(shape_out),
                                                     1.0 - v0, 1.0, previous)
     nodes["output"] = Output(channels_first(shapes[-1]))
     edges.append((previous, "output"))
@@ -583,7 +583,7 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
                                       metadata=meta)
         return name, name
     tau, rest = membrane_node(p.leak)
-    membrane = f"{name}_membrane" if kind in ("lif_subtract", "lif_none") else name
+    membrane = f"{name}.membrane" if kind in ("lif_subtract", "lif_none") else name
     if tau is None:
         nodes[membrane] = nir.I(r=rest, metadata=meta)
     else:
@@ -593,8 +593,8 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
     nodes[name] = nir.Threshold(threshold=per_neuron(p.threshold))
     edges.append((membrane, name))
     if kind == "lif_subtract":
-        nodes[f"{name}_reset"] = nir.Scale(scale=-per_neuron(p.threshold))
-        edges += [(name, f"{name}_reset"), (f"{name}_reset", membrane)]
+        nodes[f"{name}.reset"] = nir.Scale(scale=-per_neuron(p.threshold))
+        edges += [(name, f"{name}.reset"), (f"{name}.reset", membrane)]
     return membrane, name
 
 
@@ -843,6 +843,35 @@ def _fuse_spiking(nodes: dict, edges: list) -> None:
             del nodes[k]
 
 
+def _inline_subgraphs(nir, graph, prefix=""):
+    """The nodes and edges of ``graph`` with every nested ``NIRGraph`` inlined (names ``"outer.inner"``); the
+    Input/Output nodes of a subgraph become pass-through nodes (as snnTorch exports ``RLeaky``/``RSynaptic``)."""
+    nodes, edges = {}, []
+    inner_inputs, inner_outputs = {}, {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _inline_subgraphs(nir, node, f"{prefix}{name}.")
+            for sub_name, sub in node.nodes.items():
+                full = f"{prefix}{name}.{sub_name}"
+                if isinstance(sub, nir.Input):
+                    sub_nodes[full] = nir.Output(output_type=sub.input_type["input"])
+                    inner_inputs.setdefault(name, []).append(full)
+                elif isinstance(sub, nir.Output):
+                    inner_outputs.setdefault(name, []).append(full)
+            nodes.update(sub_nodes)
+            edges += sub_edges
+        else:
+            nodes[prefix + name] = node
+    for a, b in graph.edges:
+        sources = inner_outputs.get(a, [prefix + a])
+        targets = inner_inputs.get(b, [prefix + b])
+        if len(sources) != 1 or len(targets) != 1:
+            raise ValueError(f"the edge ({a!r}, {b!r}) joins a nested graph with several inputs or outputs; "
+                             "flatten it before loading.")
+        edges.append((sources[0], targets[0]))
+    return nodes, edges
+
+
 def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
     r"""Load a NIR graph (a ``nir.NIRGraph`` or a file written by ``nir.write``) as an :class:`NIRNetwork`.
 
@@ -860,7 +889,8 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
     NIRNetwork, run with :func:`run`. Neuron nodes become probsnn neurons (forward Euler, module docstring):
     ``LIF``/``IF`` -> ``lif_neuron(reset="zero")``, ``LI``/``I`` -> :func:`li_neuron`, ``CubaLIF`` ->
     :func:`cuba_lif_neuron`, LI/I -> Threshold (-> Scale :math:`-\vartheta` back) -> probsnn LIF with
-    ``reset="none"`` (``"subtract"``). :math:`v_\text{reset} \neq 0` and nested subgraphs are refused.
+    ``reset="none"`` (``"subtract"``). Nested graphs are inlined (names ``"outer.inner"``); :math:`v_\text{reset}
+    \neq 0` is refused.
     """
     nir = _nir()
     graph = graph_or_path if isinstance(graph_or_path, nir.NIRGraph) else nir.read(str(graph_or_path))
@@ -874,12 +904,8 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
         stored = meta.get("probsnn.dtype")
         dtype = jnp.dtype(stored.decode() if isinstance(stored, bytes) else stored) if stored is not None \
             else jnp.result_type(float)
-    nodes = {}
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            raise ValueError(f"NIR node {name!r} is a nested graph; flatten it before loading.")
-        nodes[name] = _node_from_nir(nir, name, node, dt, dtype)
-    edges = [tuple(e) for e in graph.edges]
+    flat_nodes, edges = _inline_subgraphs(nir, graph)
+    nodes = {name: _node_from_nir(nir, name, node, dt, dtype) for name, node in flat_nodes.items()}
     _fuse_spiking(nodes, edges)
     meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in meta.items()}
     return NIRNetwork(nodes, tuple(edges), dt, meta)

@@ -145,22 +145,22 @@ def test_dense_recurrent_lif_round_trip_is_bit_identical_and_matches_nir_equatio
     x = _spikes(keys[4], (40, 3, 6))
     loaded = _round_trip(list(zip(neurons, params)), tmp_path)
     assert loaded.dt == DT
-    hidden, out = loaded.nodes["0_neurons"], loaded.nodes["1_neurons"]
+    hidden, out = loaded.nodes["0.neurons"], loaded.nodes["1.neurons"]
     assert hidden.neuron.name == f"LIF(reset={reset})" and out.neuron.name == f"LIF(reset={reset})"
     for got, want in zip(hidden.params, params[0].neuron):
         assert got.dtype == dtype and np.array_equal(got, want)
-    assert np.array_equal(loaded.nodes["0_recurrent"].weights, params[0].recurrent_weights)
+    assert np.array_equal(loaded.nodes["0.recurrent"].weights, params[0].recurrent_weights)
     assert hidden.input_scale is None and hidden.bias is None
 
     outputs = pnir.run(loaded, x)
     states = run_network(neurons, params, x)
     assert 0.05 < float(states[0].spikes.mean()) < 0.6 and float(states[1].spikes.mean()) > 0.02
-    np.testing.assert_array_equal(outputs["0_neurons"], states[0].spikes)
-    np.testing.assert_array_equal(outputs["1_neurons"], states[1].spikes)
+    np.testing.assert_array_equal(outputs["0.neurons"], states[0].spikes)
+    np.testing.assert_array_equal(outputs["1.neurons"], states[1].spikes)
 
     reference = nir_reference(nir.read(tmp_path / "net.nir"), x, DT)
-    np.testing.assert_array_equal(reference["0_neurons"], outputs["0_neurons"])
-    np.testing.assert_array_equal(reference["1_neurons"], outputs["1_neurons"])
+    np.testing.assert_array_equal(reference["0.neurons"], outputs["0.neurons"])
+    np.testing.assert_array_equal(reference["1.neurons"], outputs["1.neurons"])
 
 
 def test_subtractive_reset_is_exported_as_integrator_threshold_and_feedback_cycle():
@@ -169,31 +169,31 @@ def test_subtractive_reset_is_exported_as_integrator_threshold_and_feedback_cycl
     graph = pnir.export([layer], DT)
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
     assert "LIF" not in kinds.values() and "IF" not in kinds.values()
-    assert (kinds["0_neurons_membrane"], kinds["0_neurons"], kinds["0_neurons_reset"]) == ("LI", "Threshold", "Scale")
-    assert {("0_neurons_membrane", "0_neurons"), ("0_neurons", "0_neurons_reset"),
-            ("0_neurons_reset", "0_neurons_membrane"), ("0_linear", "0_neurons_membrane")} <= set(graph.edges)
-    np.testing.assert_array_equal(graph.nodes["0_neurons_reset"].scale, -np.full(3, np.float32(0.6)))
-    li = graph.nodes["0_neurons_membrane"]
+    assert (kinds["0.neurons.membrane"], kinds["0.neurons"], kinds["0.neurons.reset"]) == ("LI", "Threshold", "Scale")
+    assert {("0.neurons.membrane", "0.neurons"), ("0.neurons", "0.neurons.reset"),
+            ("0.neurons.reset", "0.neurons.membrane"), ("0.linear", "0.neurons.membrane")} <= set(graph.edges)
+    np.testing.assert_array_equal(graph.nodes["0.neurons.reset"].scale, -np.full(3, np.float32(0.6)))
+    li = graph.nodes["0.neurons.membrane"]
     np.testing.assert_allclose(li.tau, DT / (1 - np.asarray(leak, float)), rtol=1e-12)
     np.testing.assert_allclose(DT * li.r / li.tau, 1.0, rtol=1e-14)
     assert np.all(li.v_leak == 0)
     # one spike at threshold + 0.3: the membrane keeps 0.3 (minus the leak), unlike a reset to zero
     x = jnp.array([[[0.9, 0.0, 0.0]], [[0.0, 0.0, 0.0]]])
     _, states = pnir.run(pnir.load(graph), x, return_states=True)
-    np.testing.assert_allclose(states["0_neurons"].membrane[1, 0, 0], 0.9 * 0.9 - 0.6, rtol=1e-6)
+    np.testing.assert_allclose(states["0.neurons"].membrane[1, 0, 0], 0.9 * 0.9 - 0.6, rtol=1e-6)
 
 
 def test_lif_time_constants_follow_forward_euler_mapping(tmp_path):
     leak = jnp.array([0.5, 0.9, 0.99], jnp.float32)
     graph = pnir.export([(lif_neuron(reset="zero"), FeedForwardParams(jnp.ones((2, 3)), lif_params(3, leak, 1.2)))],
                         dt=0.5)
-    lif = graph.nodes["0_neurons"]
+    lif = graph.nodes["0.neurons"]
     assert isinstance(lif, nir.LIF) and graph.metadata["dt"] == 0.5
     np.testing.assert_allclose(lif.tau, 0.5 / (1 - np.asarray(leak, float)), rtol=1e-15)
     np.testing.assert_allclose(lif.r, lif.tau / 0.5, rtol=1e-15)
     np.testing.assert_array_equal(lif.v_reset, 0.0)
     np.testing.assert_array_equal(lif.v_threshold, np.float32(1.2))
-    np.testing.assert_array_equal(graph.nodes["0_linear"].weight, np.ones((3, 2)))
+    np.testing.assert_array_equal(graph.nodes["0.linear"].weight, np.ones((3, 2)))
 
 
 # ------------------------------------------------------------------------------ LI, IF and CubaLIF
@@ -207,10 +207,10 @@ def test_li_if_cubalif_round_trip_and_nir_equations(tmp_path):
         (pnir.li_neuron(), FeedForwardParams(w(keys[4], 8, 3), pnir.li_params(3, leak=0.95))),
     ]
     graph = pnir.export(layers, DT)
-    assert [type(graph.nodes[f"{k}_neurons"]).__name__ for k in range(3)] == ["IF", "CubaLIF", "LI"]
+    assert [type(graph.nodes[f"{k}.neurons"]).__name__ for k in range(3)] == ["IF", "CubaLIF", "LI"]
     network = pnir.network_from_layers(layers)
     loaded = _round_trip(network, tmp_path)
-    for name in ("0_neurons", "1_neurons", "2_neurons"):
+    for name in ("0.neurons", "1.neurons", "2.neurons"):
         assert loaded.nodes[name].neuron.name == network.nodes[name].neuron.name
         for got, want in zip(loaded.nodes[name].params, network.nodes[name].params):
             np.testing.assert_array_equal(got, want)
@@ -218,11 +218,11 @@ def test_li_if_cubalif_round_trip_and_nir_equations(tmp_path):
     want, got = pnir.run(network, x), pnir.run(loaded, x)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
-    assert 0.02 < float(got["1_neurons"].mean()) < 0.7
+    assert 0.02 < float(got["1.neurons"].mean()) < 0.7
     reference = nir_reference(nir.read(tmp_path / "net.nir"), x, DT)
-    np.testing.assert_array_equal(reference["0_neurons"], got["0_neurons"])
-    np.testing.assert_array_equal(reference["1_neurons"], got["1_neurons"])
-    np.testing.assert_allclose(reference["2_neurons"], got["2_neurons"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(reference["0.neurons"], got["0.neurons"])
+    np.testing.assert_array_equal(reference["1.neurons"], got["1.neurons"])
+    np.testing.assert_allclose(reference["2.neurons"], got["2.neurons"], rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ convolutional networks
@@ -253,10 +253,10 @@ def test_conv2d_network_round_trip_and_nir_equations(tmp_path):
     assert set(want) == set(got)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
-    assert 0.02 < float(got["1_neurons"].mean()) < 0.7 and float(got["4_neurons"].mean()) > 0.01
+    assert 0.02 < float(got["1.neurons"].mean()) < 0.7 and float(got["4.neurons"].mean()) > 0.01
     reference = nir_reference(nir.read(tmp_path / "net.nir"), x, DT)
-    np.testing.assert_allclose(reference["0_conv"], got["0_conv"], rtol=1e-5, atol=1e-5)
-    for name in ("1_neurons", "2_pool", "4_neurons"):
+    np.testing.assert_allclose(reference["0.conv"], got["0.conv"], rtol=1e-5, atol=1e-5)
+    for name in ("1.neurons", "2.pool", "4.neurons"):
         np.testing.assert_array_equal(reference[name], got[name])
     np.testing.assert_allclose(reference["output"], got["output"], rtol=1e-4, atol=1e-5)
 
@@ -271,11 +271,11 @@ def test_conv1d_network_round_trip(tmp_path):
     loaded = _round_trip(network, tmp_path)
     x = _spikes(keys[2], (30, 3, 2, 16))
     want, got = pnir.run(network, x), pnir.run(loaded, x)
-    np.testing.assert_array_equal(got["1_neurons"], want["1_neurons"])
-    np.testing.assert_array_equal(got["3_neurons"], want["3_neurons"])
-    assert float(got["1_neurons"].mean()) > 0.02
+    np.testing.assert_array_equal(got["1.neurons"], want["1.neurons"])
+    np.testing.assert_array_equal(got["3.neurons"], want["3.neurons"])
+    assert float(got["1.neurons"].mean()) > 0.02
     reference = nir_reference(nir.read(tmp_path / "net.nir"), x, DT)
-    np.testing.assert_array_equal(reference["3_neurons"], got["3_neurons"])
+    np.testing.assert_array_equal(reference["3.neurons"], got["3.neurons"])
 
 
 # ------------------------------------------------------------------------------ converted and crossbar networks
@@ -304,10 +304,10 @@ def test_crossbar_weights_export_with_hardware_metadata(tmp_path):
     path = tmp_path / "pcm.nir"
     nir.write(path, pnir.export(list(zip(neurons, realised)), DT, weight_metadata=meta))
     graph = nir.read(path)
-    assert graph.nodes["0_linear"].metadata["read_time_s"] == 3600.0
-    assert graph.nodes["0_linear"].metadata["pcm.g_max"] == PCMConfig().g_max
+    assert graph.nodes["0.linear"].metadata["read_time_s"] == 3600.0
+    assert graph.nodes["0.linear"].metadata["pcm.g_max"] == PCMConfig().g_max
     x = _spikes(keys[2], (20, 2, 6), 0.5)
-    np.testing.assert_array_equal(pnir.run(pnir.load(graph), x)["0_neurons"],
+    np.testing.assert_array_equal(pnir.run(pnir.load(graph), x)["0.neurons"],
                                   run_network(neurons, realised, x)[0].spikes)
 
 
@@ -322,7 +322,7 @@ def test_refusals_name_the_fix():
     with pytest.raises(ValueError, match="dt"):
         pnir.export([layer], None)
     graph = pnir.export([layer], DT)
-    graph.nodes["0_neurons"].v_reset = np.full(3, 0.1)
+    graph.nodes["0.neurons"].v_reset = np.full(3, 0.1)
     with pytest.raises(ValueError, match="v_reset"):
         pnir.load(graph)
     graph.metadata = {}
