@@ -1085,8 +1085,11 @@ def _run_cycle(network, members, internal, edges, outputs, states):
                 total = total + term
             external[name] = total
     some = next(iter(external.values()))
-    n_steps, batch = some.shape[0], some.shape[1:2]
-    dtype = some.dtype
+    batch = some.shape[1:2]
+    parameters = [leaf for n in members for leaf in jax.tree_util.tree_leaves(
+        network.nodes[n].params if isinstance(network.nodes[n], Neurons) else network.nodes[n])
+        if hasattr(leaf, "dtype")]
+    dtype = jnp.result_type(*external.values(), *parameters)
     shapes = {}
     for name in members:
         node = network.nodes[name]
@@ -1103,7 +1106,8 @@ def _run_cycle(network, members, internal, edges, outputs, states):
                 raise ValueError(f"node {name!r} ({type(node).__name__}) inside a cycle is not supported; cycles "
                                  "may hold neurons, Affine/Linear, Scale and Threshold nodes.")
     initial_out = {n: jnp.zeros(batch + shapes[n], dtype) for n in members}
-    initial_states = {n: network.nodes[n].neuron.initial_state(network.nodes[n].params, batch)
+    initial_states = {n: jax.tree_util.tree_map(lambda a: a.astype(dtype),
+                                                network.nodes[n].neuron.initial_state(network.nodes[n].params, batch))
                       for n in members if isinstance(network.nodes[n], Neurons)}
 
     def body(carry, ext_t):
@@ -1128,5 +1132,4 @@ def _run_cycle(network, members, internal, edges, outputs, states):
 
     _, (outs, stacked) = jax.lax.scan(body, (initial_out, initial_states), external)
     states.update(stacked)
-    del n_steps
     return outs

@@ -171,7 +171,7 @@ def test_subtractive_reset_is_exported_as_integrator_threshold_and_feedback_cycl
     assert "LIF" not in kinds.values() and "IF" not in kinds.values()
     assert (kinds["0.neurons.membrane"], kinds["0.neurons"], kinds["0.neurons.reset"]) == ("LI", "Threshold", "Scale")
     assert {("0.neurons.membrane", "0.neurons"), ("0.neurons", "0.neurons.reset"),
-            ("0.neurons.reset", "0.neurons.membrane"), ("0.linear", "0.neurons.membrane")} <= set(graph.edges)
+            ("0.neurons.reset", "0.neurons.membrane"), ("0_linear", "0.neurons.membrane")} <= set(graph.edges)
     np.testing.assert_array_equal(graph.nodes["0.neurons.reset"].scale, -np.full(3, np.float32(0.6)))
     li = graph.nodes["0.neurons.membrane"]
     np.testing.assert_allclose(li.tau, DT / (1 - np.asarray(leak, float)), rtol=1e-12)
@@ -193,7 +193,7 @@ def test_lif_time_constants_follow_forward_euler_mapping(tmp_path):
     np.testing.assert_allclose(lif.r, lif.tau / 0.5, rtol=1e-15)
     np.testing.assert_array_equal(lif.v_reset, 0.0)
     np.testing.assert_array_equal(lif.v_threshold, np.float32(1.2))
-    np.testing.assert_array_equal(graph.nodes["0.linear"].weight, np.ones((3, 2)))
+    np.testing.assert_array_equal(graph.nodes["0_linear"].weight, np.ones((3, 2)))
 
 
 # ------------------------------------------------------------------------------ LI, IF and CubaLIF
@@ -255,8 +255,8 @@ def test_conv2d_network_round_trip_and_nir_equations(tmp_path):
         np.testing.assert_array_equal(got[name], want[name])
     assert 0.02 < float(got["1.neurons"].mean()) < 0.7 and float(got["4.neurons"].mean()) > 0.01
     reference = nir_reference(nir.read(tmp_path / "net.nir"), x, DT)
-    np.testing.assert_allclose(reference["0.conv"], got["0.conv"], rtol=1e-5, atol=1e-5)
-    for name in ("1.neurons", "2.pool", "4.neurons"):
+    np.testing.assert_allclose(reference["0_conv"], got["0_conv"], rtol=1e-5, atol=1e-5)
+    for name in ("1.neurons", "2_pool", "4.neurons"):
         np.testing.assert_array_equal(reference[name], got[name])
     np.testing.assert_allclose(reference["output"], got["output"], rtol=1e-4, atol=1e-5)
 
@@ -304,8 +304,8 @@ def test_crossbar_weights_export_with_hardware_metadata(tmp_path):
     path = tmp_path / "pcm.nir"
     nir.write(path, pnir.export(list(zip(neurons, realised)), DT, weight_metadata=meta))
     graph = nir.read(path)
-    assert graph.nodes["0.linear"].metadata["read_time_s"] == 3600.0
-    assert graph.nodes["0.linear"].metadata["pcm.g_max"] == PCMConfig().g_max
+    assert graph.nodes["0_linear"].metadata["read_time_s"] == 3600.0
+    assert graph.nodes["0_linear"].metadata["pcm.g_max"] == PCMConfig().g_max
     x = _spikes(keys[2], (20, 2, 6), 0.5)
     np.testing.assert_array_equal(pnir.run(pnir.load(graph), x)["0.neurons"],
                                   run_network(neurons, realised, x)[0].spikes)
@@ -335,3 +335,57 @@ def test_missing_extra_names_the_install_command(monkeypatch):
     layer = (lif_neuron(reset="zero"), FeedForwardParams(jnp.ones((2, 3)), lif_params(3)))
     with pytest.raises(ImportError, match=r"pip install 'probsnn\[nir\]'"):
         pnir.export([layer], DT)
+
+
+# ------------------------------------------------------------------------------ foreign graphs
+def test_foreign_graph_with_general_parameters_and_nested_subgraph_matches_nir_equations():
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(0)
+    n_in, n, m = 4, 6, 3
+    dt = 1e-3
+    tau = rng.uniform(2e-3, 2e-2, n)
+    cell = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n])),
+            "lif": nir.LIF(tau=tau, r=rng.uniform(0.5, 3.0, n) * tau / dt, v_leak=rng.uniform(-0.2, 0.3, n),
+                           v_threshold=rng.uniform(0.5, 1.0, n), v_reset=np.zeros(n)),
+            "w_rec": nir.Linear(weight=0.3 * rng.normal(size=(n, n))),
+            "output": nir.Output(output_type=np.array([n])),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
+    tau_syn, tau_mem = rng.uniform(2e-3, 1e-2, m), rng.uniform(2e-3, 2e-2, m)
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n_in])),
+            "fc1": nir.Affine(weight=rng.normal(size=(n, n_in)), bias=rng.normal(size=n) * 0.1),
+            "rnn": cell,
+            "fc2": nir.Linear(weight=rng.normal(0.5, 1.0, size=(m, n))),
+            "cuba": nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=rng.uniform(0.5, 2.0, m) * tau_mem / dt,
+                                v_leak=np.zeros(m), v_threshold=np.full(m, 0.3), w_in=rng.uniform(0.5, 2.0, m) * tau_syn / dt),
+            "fc3": nir.Linear(weight=rng.normal(size=(2, m))),
+            "li": nir.LI(tau=np.full(2, 5e-3), r=np.full(2, 7.0), v_leak=np.array([0.1, -0.1])),
+            "output": nir.Output(output_type=np.array([2])),
+        },
+        edges=[("input", "fc1"), ("fc1", "rnn"), ("rnn", "fc2"), ("fc2", "cuba"), ("cuba", "fc3"), ("fc3", "li"),
+               ("li", "output")],
+        metadata={"dt": dt},
+        type_check=False,
+    )
+    network = pnir.load(graph, dtype=jnp.float64)
+    assert network.nodes["rnn.lif"].input_scale is not None and network.nodes["rnn.lif"].bias is not None
+    x = (rng.uniform(size=(60, 3, n_in)) < 0.4).astype(float)
+    got = pnir.run(network, x)
+    flat = nir.NIRGraph(nodes={**{k: v for k, v in graph.nodes.items() if k != "rnn"},
+                               **{f"rnn.{k}": v for k, v in cell.nodes.items() if k in ("lif", "w_rec")}},
+                        edges=[("input", "fc1"), ("fc1", "rnn.lif"), ("rnn.lif", "rnn.w_rec"), ("rnn.w_rec", "rnn.lif"),
+                               ("rnn.lif", "fc2"), ("fc2", "cuba"), ("cuba", "fc3"), ("fc3", "li"), ("li", "output")],
+                        type_check=False)
+    reference = nir_reference(flat, x, dt)
+    assert 0.05 < reference["rnn.lif"].mean() < 0.7 and reference["cuba"].mean() > 0.02
+    np.testing.assert_array_equal(got["rnn.lif"], reference["rnn.lif"])
+    np.testing.assert_array_equal(got["cuba"], reference["cuba"])
+    np.testing.assert_allclose(got["li"], reference["li"], rtol=1e-9, atol=1e-12)
+    # and back: export -> load keeps the dynamics
+    again = pnir.run(pnir.load(pnir.export(network)), x)
+    np.testing.assert_allclose(again["li"], got["li"], rtol=1e-12, atol=1e-14)
