@@ -67,7 +67,7 @@ from .conversion.fewspike import FSNetwork
 from .conversion.rate import RateSNN
 from .neurons.base import DECAY_BOUNDS, POSITIVE_BOUNDS, Neuron, check_per_neuron_params, per_neuron_params
 from .neurons.layers import FeedForwardParams, RecurrentParams
-from .neurons.lif import LIFParams, lif_neuron
+from .neurons.lif import LIFParams, lif_neuron, lif_step
 from .surrogates import get_surrogate
 
 __all__ = [
@@ -78,6 +78,8 @@ __all__ = [
     "cuba_lif_params",
     # building, interchange, running
     "network_from_layers", "network_from_rate_snn", "crossbar_metadata", "export", "load", "run",
+    # the stochastic (GLM) limit
+    "with_escape_noise", "EscapeNoiseState",
 ]
 
 _INSTALL_HINT = "NIR interchange needs the optional 'nir' package: pip install 'probsnn[nir]'"
@@ -872,7 +874,7 @@ def _inline_subgraphs(nir, graph, prefix=""):
     return nodes, edges
 
 
-def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
+def load(graph_or_path, dt=None, dtype=None, temperature=None, key=None) -> NIRNetwork:
     r"""Load a NIR graph (a ``nir.NIRGraph`` or a file written by ``nir.write``) as an :class:`NIRNetwork`.
 
     Parameters
@@ -883,6 +885,9 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
     dtype : optional
         Floating dtype of the parameters; default ``graph.metadata["probsnn.dtype"]`` (the dtype of the exported
         network), else JAX's default float.
+    temperature, key : optional
+        Give both to load the stochastic GLM limit (:func:`with_escape_noise`): spiking neurons fire with
+        probability :math:`\sigma((v_t - \vartheta)/T)`.
 
     Returns
     -------
@@ -908,7 +913,74 @@ def load(graph_or_path, dt=None, dtype=None) -> NIRNetwork:
     nodes = {name: _node_from_nir(nir, name, node, dt, dtype) for name, node in flat_nodes.items()}
     _fuse_spiking(nodes, edges)
     meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in meta.items()}
-    return NIRNetwork(nodes, tuple(edges), dt, meta)
+    network = NIRNetwork(nodes, tuple(edges), dt, meta)
+    if temperature is None and key is None:
+        return network
+    if temperature is None or key is None:
+        raise ValueError("the stochastic limit needs both temperature (> 0) and key (a JAX PRNG key).")
+    return with_escape_noise(network, temperature, key)
+
+
+# ------------------------------------------------------------------------------------------ escape noise
+class EscapeNoiseState(NamedTuple):
+    """State of a neuron with escape noise: the deterministic neuron's ``inner`` state and the PRNG ``key``."""
+
+    membrane: Any
+    spikes: Any
+    inner: Any
+    key: Any
+
+
+def _escape_noise_neuron(neuron: Neuron, temperature: float, key) -> Neuron:
+    spiking_kinds = {"LIF(reset=zero)": "zero", "LIF(reset=subtract)": "subtract", "LIF(reset=none)": "none"}
+
+    def step(params, state, current):
+        key, sub = jax.random.split(state.key)
+        uniform = jax.random.uniform(sub, jnp.shape(current), jnp.result_type(current))
+
+        def spike_fn(x):
+            return (uniform < jax.nn.sigmoid(x / temperature)).astype(x.dtype)
+
+        if neuron.name == "CubaLIF":
+            synaptic = params.synaptic_decay * state.inner.synaptic + current
+            membrane = params.leak * state.inner.membrane * (1.0 - state.inner.spikes) + synaptic
+            spikes = spike_fn(membrane - params.threshold)
+            inner = CubaLIFState(synaptic, membrane, spikes)
+        else:
+            inner, spikes = lif_step(params, state.inner, current, spike_fn=spike_fn, reset=spiking_kinds[neuron.name])
+        return EscapeNoiseState(inner.membrane, inner.spikes, inner, key), spikes
+
+    def initial_state(params, batch_shape=()):
+        inner = neuron.initial_state(params, batch_shape)
+        return EscapeNoiseState(inner.membrane, inner.spikes, inner, key)
+
+    return Neuron(f"{neuron.name}+escape(T={temperature:g})", step, initial_state, neuron.check_params, True)
+
+
+def with_escape_noise(network: NIRNetwork, temperature, key) -> NIRNetwork:
+    r"""The network with every spiking neuron made stochastic: the GLM limit of probsnn's LIF at temperature :math:`T`.
+
+    Each LIF/IF/CubaLIF neuron keeps its membrane recursion and reset but spikes with escape noise,
+
+    .. math::
+
+        P(s_t = 1 \mid v_t) = \sigmaigl((v_t - artheta)/Tigr),
+
+    a Bernoulli GLM neuron whose potential is the LIF membrane (Gerstner et al., *Neuronal Dynamics* 2014, ch. 9;
+    :mod:`probsnn.neurons.lif`); :math:`T 	o 0` gives the deterministic network back. ``key``: a JAX PRNG key
+    (each neuron node folds in its index); the run is then a pure function of the key. Threshold nodes that are
+    not part of a fused LIF stay deterministic.
+    """
+    if not isinstance(network, NIRNetwork):
+        raise ValueError(f"network must be an NIRNetwork, got {type(network).__name__}.")
+    temperature = positive_scalar("temperature", temperature)
+    nodes = {}
+    for i, (name, node) in enumerate(network.nodes.items()):
+        if isinstance(node, Neurons) and node.neuron.name != "LI":
+            _neuron_kind(node.neuron)
+            node = node._replace(neuron=_escape_noise_neuron(node.neuron, temperature, jax.random.fold_in(key, i)))
+        nodes[name] = node
+    return network._replace(nodes=nodes)
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -1106,7 +1178,7 @@ def _run_cycle(network, members, internal, edges, outputs, states):
                 raise ValueError(f"node {name!r} ({type(node).__name__}) inside a cycle is not supported; cycles "
                                  "may hold neurons, Affine/Linear, Scale and Threshold nodes.")
     initial_out = {n: jnp.zeros(batch + shapes[n], dtype) for n in members}
-    initial_states = {n: jax.tree_util.tree_map(lambda a: a.astype(dtype),
+    initial_states = {n: jax.tree_util.tree_map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                                                 network.nodes[n].neuron.initial_state(network.nodes[n].params, batch))
                       for n in members if isinstance(network.nodes[n], Neurons)}
 

@@ -362,7 +362,8 @@ def test_foreign_graph_with_general_parameters_and_nested_subgraph_matches_nir_e
             "rnn": cell,
             "fc2": nir.Linear(weight=rng.normal(0.5, 1.0, size=(m, n))),
             "cuba": nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=rng.uniform(0.5, 2.0, m) * tau_mem / dt,
-                                v_leak=np.zeros(m), v_threshold=np.full(m, 0.3), w_in=rng.uniform(0.5, 2.0, m) * tau_syn / dt),
+                                v_leak=np.zeros(m), v_threshold=np.full(m, 0.3),
+                                w_in=rng.uniform(0.5, 2.0, m) * tau_syn / dt),
             "fc3": nir.Linear(weight=rng.normal(size=(2, m))),
             "li": nir.LI(tau=np.full(2, 5e-3), r=np.full(2, 7.0), v_leak=np.array([0.1, -0.1])),
             "output": nir.Output(output_type=np.array([2])),
@@ -389,3 +390,26 @@ def test_foreign_graph_with_general_parameters_and_nested_subgraph_matches_nir_e
     # and back: export -> load keeps the dynamics
     again = pnir.run(pnir.load(pnir.export(network)), x)
     np.testing.assert_allclose(again["li"], got["li"], rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------ the stochastic (GLM) limit
+def test_escape_noise_fires_with_the_sigmoid_of_the_membrane_and_tends_to_the_deterministic_network(tmp_path):
+    keys = jax.random.split(jax.random.PRNGKey(8), 3)
+    layer = init_feedforward(keys[0], 5, lif_params(4, leak=0.8, threshold=1.0), weight_scale=2.0)
+    path = tmp_path / "net.nir"
+    nir.write(path, pnir.export([(lif_neuron(reset="none"), layer)], DT))
+    n_batch, temperature = 4000, 0.4
+    x = jnp.broadcast_to(_spikes(keys[1], (12, 1, 5), 0.5), (12, n_batch, 5))  # one input train, many trials
+    _, states = pnir.run(pnir.load(path), x, return_states=True)
+    membrane = np.asarray(states["0.neurons"].membrane[:, 0])  # reset="none": the membrane ignores the spikes
+    noisy = pnir.run(pnir.load(path, temperature=temperature, key=keys[2]), x)["0.neurons"]
+    p = 1.0 / (1.0 + np.exp(-(membrane - 1.0) / temperature))
+    rate = np.asarray(noisy).mean(axis=1)
+    informative = p * (1 - p) * n_batch > 10  # cells where the binomial standard error is a fair yardstick
+    z = (rate - p)[informative] / np.sqrt(p * (1 - p) / n_batch)[informative]
+    assert informative.sum() >= 15 and np.max(np.abs(z)) < 4.5
+    assert np.all(rate[p < 1e-4] < 0.01) and np.all(rate[p > 1 - 1e-4] > 0.99)
+    cold = pnir.run(pnir.load(path, temperature=1e-7, key=keys[2]), x)["0.neurons"]
+    np.testing.assert_array_equal(cold, pnir.run(pnir.load(path), x)["0.neurons"])
+    with pytest.raises(ValueError, match="temperature"):
+        pnir.load(path, key=keys[2])
