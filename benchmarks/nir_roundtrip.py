@@ -7,7 +7,7 @@ of mismatching (time, sample, neuron) bins; the last line sums the rows that tes
 the rows that go through snnTorch's importer of recurrent graphs, with snnTorch's own export -> import of its
 RLeaky network as the control: with snnTorch 1.0.0 and nirtorch 2.6 that importer runs the layer input through
 the recurrent weights (the generated code is ``w_rec(input + previous spikes)``), so it mismatches for snnTorch's
-own graphs as much as for probsnn's.
+own graphs as it does for probsnn's; a last row runs that wiring in probsnn and matches snnTorch's import.
 
 snnTorch's NIR import and export assume dt = 1e-4 (hard-coded), so the probsnn side uses ``dt=1e-4``; snnTorch
 needs one threshold per neuron (a scalar threshold fails NIR's shape check) and imports only uniform thresholds.
@@ -68,16 +68,11 @@ def _run_torch(module, x):
     return torch.stack(outputs).numpy()
 
 
-def _in_flow_order(graph):
-    """The graph with its nodes listed breadth-first from the input. ``nir.read`` lists them alphabetically, and
-    snnTorch's importer (nirtorch 2.6) then fails to build recurrent layers ("'GraphModule' object has no attribute
-    'items'"); the order of the nodes carries no meaning in NIR."""
-    order, frontier = [], [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    while frontier:
-        name = frontier.pop(0)
-        if name not in order:
-            order.append(name)
-            frontier += [b for a, b in graph.edges if a == name]
+def _read_in_order(path, order):
+    """``nir.read(path)`` with the nodes listed in ``order`` (the writer's). ``nir.read`` lists them alphabetically,
+    and snnTorch's importer (nirtorch 2.6) then fails to build recurrent layers ("'GraphModule' object has no
+    attribute 'items'"); the order of the nodes carries no meaning in NIR."""
+    graph = nir.read(path)
     return nir.NIRGraph(nodes={name: graph.nodes[name] for name in order}, edges=list(graph.edges),
                         metadata=dict(graph.metadata), type_check=False)
 
@@ -88,10 +83,20 @@ def probsnn_to_snntorch(x, key, path, recurrent):
     want = np.asarray(pnir.run(network, x)["1.neurons"])
     assert np.array_equal(np.asarray(run_network([n for n, _ in layers], [p for _, p in layers], x)[0].spikes),
                           np.asarray(pnir.run(network, x)["0.neurons"]))
-    nir.write(path, pnir.export(network, DT))
+    graph = pnir.export(network, DT)
+    nir.write(path, graph)
     with contextlib.redirect_stdout(io.StringIO()):  # snnTorch's importer prints progress
-        module = import_from_nir(_in_flow_order(nir.read(path)))
+        module = import_from_nir(_read_in_order(path, list(graph.nodes)))
     return want, _run_torch(module, x)
+
+
+def snntorch_wiring_check(x, key, path):
+    """snnTorch's import of the recurrent graph against probsnn running the wiring snnTorch generates,
+    ``w_rec(input + previous spikes)`` (the diagnosis of the mismatch of the recurrent rows)."""
+    _, imported = probsnn_to_snntorch(x, key, path, True)
+    network = pnir.network_from_layers(_probsnn_network(key, True))
+    edges = [e for e in network.edges if e != ("0_linear", "0.neurons")] + [("0_linear", "0.recurrent")]
+    return np.asarray(pnir.run(network._replace(edges=tuple(edges)), x)["1.neurons"]), imported
 
 
 def _snntorch_network(seed):
@@ -123,9 +128,10 @@ def snntorch_round_trip(x, seed, path):
     """Control: snnTorch's own export -> file -> import of its recurrent network."""
     net = _snntorch_network(seed)
     want = _run_snntorch(net, x)
-    nir.write(path, export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0]))
+    graph = export_to_nir(net, torch.zeros(1, N_IN), ignore_dims=[0])
+    nir.write(path, graph)
     with contextlib.redirect_stdout(io.StringIO()):
-        module = import_from_nir(_in_flow_order(nir.read(path)))
+        module = import_from_nir(_read_in_order(path, list(graph.nodes)))
     return want, _run_torch(module, x)
 
 
@@ -153,6 +159,8 @@ def main():
         "snnTorch -> NIR -> probsnn, RLeaky + Synaptic": lambda p: snntorch_to_probsnn(x, args.seed, p),
         "probsnn -> NIR -> snnTorch, recurrent LIF + CubaLIF": lambda p: probsnn_to_snntorch(x, k1, p, True),
         "control: snnTorch -> NIR -> snnTorch, RLeaky + Synaptic": lambda p: snntorch_round_trip(x, args.seed, p),
+        "diagnosis: snnTorch's recurrent import vs probsnn running w_rec(input + previous spikes)":
+            lambda p: snntorch_wiring_check(x, k1, p),
     }
     counts = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +172,7 @@ def main():
     names = list(rows)
     print(f"mismatching bins: {counts[names[0]] + counts[names[1]]} (probsnn -> snnTorch feed-forward, snnTorch -> "
           f"probsnn recurrent); snnTorch's importer of recurrent graphs: {counts[names[2]]} for probsnn's, "
-          f"{counts[names[3]]} for snnTorch's own")
+          f"{counts[names[3]]} for snnTorch's own ({counts[names[4]]} against its generated wiring)")
 
 if __name__ == "__main__":
     main()

@@ -1178,9 +1178,12 @@ def _run_cycle(network, members, internal, edges, outputs, states):
                 raise ValueError(f"node {name!r} ({type(node).__name__}) inside a cycle is not supported; cycles "
                                  "may hold neurons, Affine/Linear, Scale and Threshold nodes.")
     initial_out = {n: jnp.zeros(batch + shapes[n], dtype) for n in members}
-    initial_states = {n: jax.tree_util.tree_map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
-                                                network.nodes[n].neuron.initial_state(network.nodes[n].params, batch))
-                      for n in members if isinstance(network.nodes[n], Neurons)}
+
+    def cast_floats(a):  # PRNG keys of stochastic neurons keep their dtype
+        return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    initial_states = {n: jax.tree_util.tree_map(cast_floats, network.nodes[n].neuron.initial_state(
+        network.nodes[n].params, batch)) for n in members if isinstance(network.nodes[n], Neurons)}
 
     def body(carry, ext_t):
         previous, neuron_states = carry
