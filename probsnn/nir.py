@@ -43,6 +43,12 @@ previous step's output of every node that comes after it in the component's orde
 linear and convolutional nodes act on all bins at once, neurons run their ``lax.scan``; this is the
 computation of :func:`~probsnn.neurons.layers.feedforward_layer`, bit for bit.
 
+Nested NIR graphs (snnTorch's recurrent subgraphs) are inlined on load. :func:`with_escape_noise` (or
+``load(..., temperature=T, key=key)``) turns the spiking neurons into their stochastic GLM limit,
+:math:`P(s_t = 1) = \sigma((v_t - \vartheta)/T)`. Converted networks: rate-converted SNNs export
+(:func:`network_from_rate_snn`), few-spike networks are refused; weights realised on an emulated crossbar export
+with their device model in the node metadata (:func:`crossbar_metadata`). ``docs/nir.md`` has the details.
+
 Layout: NIR is channels-first, per sample (``(C, H, W)``; weights ``(out, in)``); probsnn's dense weights are
 ``(n_in, n_out)`` and :func:`run` takes time-major inputs ``[T, batch, *shape]``.
 """
