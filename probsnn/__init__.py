@@ -21,14 +21,13 @@ works on those parameters:
 
 Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL and STDP are its limiting cases
 (:mod:`probsnn.neurons`, :mod:`probsnn.inference`); :mod:`probsnn.conversion` turns ANNs into rate and
-few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars.
+few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars;
+:mod:`probsnn.nir` exports networks to the Neuromorphic Intermediate Representation (NIR) and loads NIR graphs.
 
 Subpackages and modules, lowest layer first: ``data``/``datasets``/``loaders``, ``basis``, ``checkpoint``,
 ``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``fitfile``, ``plots``,
-``conversion``, ``hardware``, ``streaming``, ``envs`` -> ``cli``. Nothing imports upward.
+``conversion``, ``hardware``, ``streaming``, ``envs`` -> ``nir`` -> ``cli``. Nothing imports upward.
 """
-
-__version__ = "0.1.0"
 
 from . import (
     basis,
@@ -44,11 +43,13 @@ from . import (
     loaders,
     models,
     neurons,
+    nir,
     plots,
     regularisers,
     streaming,
     surrogates,
 )
+from ._version import __version__ as __version__
 
 # data and bases
 from .basis import Basis, causal_convolve
@@ -131,7 +132,8 @@ from .streaming import StreamingPredictor
 __all__ = [
     # subpackages and modules
     "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "fitfile",
-    "hardware", "inference", "loaders", "models", "neurons", "plots", "regularisers", "streaming", "surrogates",
+    "hardware", "inference", "loaders", "models", "neurons", "nir", "plots", "regularisers", "streaming",
+    "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
     # recordings from NWB, phy / Kilosort, neo and pynapple

@@ -344,7 +344,7 @@ def save_fit(path, network: GLMNetwork, result, data: SpikeData | None = None, *
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
