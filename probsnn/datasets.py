@@ -228,7 +228,8 @@ def load_npz(path) -> SpikeData:
 
     Accepted layouts (no pickles):
 
-    * ``counts`` ``[T, N]`` and ``dt``; optional ``stimulus`` ``[T, D]`` and ``neuron_names``;
+    * ``counts`` ``[T, N]`` and ``dt``; optional ``stimulus`` ``[T, D]``, ``neuron_names`` and ``trial_starts``
+      (the bins where each trial of a concatenated recording begins, first 0; see :class:`SpikeData`);
     * ``spike_times`` (concatenated, seconds) with ``spike_offsets`` ``[N + 1]``, ``dt``, ``t_stop``;
       optional ``t_start``, ``stimulus``, ``neuron_names``. Neuron ``i``'s spikes are
       ``spike_times[spike_offsets[i]:spike_offsets[i + 1]]``, so the offsets must be integers that start
@@ -256,7 +257,9 @@ def load_npz(path) -> SpikeData:
         raise ValueError(f"{path} has no 'dt' (bin width in seconds).")
     dt = float(f["dt"])
     if "counts" in keys:
-        return SpikeData(np.asarray(f["counts"]), dt=dt, stimulus=stimulus, neuron_names=names)
+        trial_starts = np.asarray(f["trial_starts"]) if "trial_starts" in keys else None
+        return SpikeData(np.asarray(f["counts"]), dt=dt, stimulus=stimulus, neuron_names=names,
+                         trial_starts=trial_starts)
     if {"spike_times", "spike_offsets", "t_stop"} <= keys:
         trains = _split_trains(path, f["spike_times"], f["spike_offsets"])
         t_start = float(f["t_start"]) if "t_start" in keys else 0.0

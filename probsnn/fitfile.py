@@ -29,7 +29,8 @@ Layout (format ``probsnn-fit``, version 1)
   of one draw, the MAP itself. Coordinates as in :mod:`probsnn.inference.idata` (neuron, basis and lag
   names). The other groups of a given ``InferenceData`` (``sample_stats``, ``log_likelihood``,
   ``posterior_predictive``) are kept;
-* ``observed_data`` (``obs``, ``time`` x ``neuron``) and ``constant_data`` (``stimulus``): the data, when given;
+* ``observed_data`` (``obs``, ``time`` x ``neuron``; ``trial_start`` and the ``observed`` mask when the data have
+  trials or partly recorded units) and ``constant_data`` (``stimulus``): the data, when given;
 * ``extras``: named arrays stored beside the fit by the caller (``probsnn fit`` keeps its report's figure data
   there), with dimensions ``<name>_dim_<k>``.
 
@@ -151,7 +152,7 @@ def _network_dataset(net: GLMNetwork):
         raise TypeError(f"save_fit stores Poisson and Bernoulli observations, got {type(observation).__name__}.")
     attrs = dict(n_visible=net.n_visible, n_latent=net.n_latent, n_stimulus_dims=net.n_stimulus_dims,
                  observation=observation.name, temperature=float(getattr(observation, "temperature", 1.0)),
-                 link=str(getattr(observation, "link", "exp")))
+                 link=str(getattr(observation, "link", "exp")), trial_edges=net.trial_edges)
     for kind, basis in (("stimulus", net.stimulus_basis), ("history", net.history_basis)):
         attrs[f"has_{kind}_basis"] = int(basis is not None)
         if basis is None:
@@ -202,8 +203,12 @@ def _data_groups(data: SpikeData):
     import xarray as xr
 
     times = data.t_start + data.dt * np.arange(data.n_bins)
-    groups = {"observed_data": xr.Dataset({"obs": (("time", "neuron"), np.asarray(data.counts))},
-                                          coords={"time": times, "neuron": list(data.neuron_names)})}
+    variables = {"obs": (("time", "neuron"), np.asarray(data.counts))}
+    if data.trial_starts is not None:  # bins where each trial of a concatenated recording begins
+        variables["trial_start"] = (("trial",), np.asarray(data.trial_starts, np.int64))
+    if data.observed is not None:  # the bins where each unit was recorded
+        variables["observed"] = (("time", "neuron"), data.observed.astype(np.int8))
+    groups = {"observed_data": xr.Dataset(variables, coords={"time": times, "neuron": list(data.neuron_names)})}
     if data.stimulus is not None:
         groups["constant_data"] = xr.Dataset({"stimulus": (("time", "stimulus_dim"), np.asarray(data.stimulus))},
                                              coords={"time": times})
@@ -392,7 +397,8 @@ def _network_from(ds) -> GLMNetwork:
                       coupling_mask=np.asarray(ds["coupling_mask"].values, bool),
                       stimulus_mask=np.asarray(ds["stimulus_mask"].values, bool).reshape(
                           int(a["n_visible"]) + int(a["n_latent"]), int(a["n_stimulus_dims"])),
-                      neuron_names=[str(v) for v in ds["neuron"].values])
+                      neuron_names=[str(v) for v in ds["neuron"].values],
+                      trial_edges=str(a.get("trial_edges", "zero-pad")))
 
 
 def _params_from(net: GLMNetwork, ds, suffix: str = "") -> GLMParams:
@@ -441,10 +447,14 @@ def load_fit(path) -> Fit:
     data = None
     if "observed_data" in groups and "data_dt" in attrs:
         stimulus = groups["constant_data"]["stimulus"].values if "constant_data" in groups else None
-        observed = groups["observed_data"]["obs"]
+        recorded = groups["observed_data"]
+        observed = recorded["obs"]
         data = SpikeData(np.asarray(observed.values), float(attrs["data_dt"]),
                          None if stimulus is None else np.asarray(stimulus),
-                         tuple(str(v) for v in observed.coords["neuron"].values), float(attrs["data_t_start"]))
+                         tuple(str(v) for v in observed.coords["neuron"].values), float(attrs["data_t_start"]),
+                         trial_starts=(tuple(int(k) for k in recorded["trial_start"].values)
+                                       if "trial_start" in recorded else None),
+                         observed=np.asarray(recorded["observed"].values, bool) if "observed" in recorded else None)
     extras = {k: np.asarray(v.values) for k, v in groups.pop("extras").data_vars.items()} if "extras" in groups else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

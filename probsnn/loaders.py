@@ -313,8 +313,9 @@ def load_nwb(
     t_start: float | None = None,
     t_stop: float | None = None,
     name_column: str | None = None,
+    trials: str | None = None,
 ) -> SpikeData:
-    """Spikes of an NWB file's ``Units`` table, binned, with optional stimulus or behaviour signals.
+    """Spikes of an NWB file's ``Units`` table, binned, with optional stimulus or behaviour signals and trials.
 
     The file is opened read-only (``NWBHDF5IO(path, mode="r")``) and read lazily: the ragged ``spike_times``
     index is read whole (one integer per unit), then only the selected units' slices of the spike-time data.
@@ -342,11 +343,18 @@ def load_nwb(
         ``[t_start, t_stop)`` counts only the spikes inside it; with the defaults every spike must lie inside.
     name_column : str, optional
         A Units column of unique unit names (e.g. ``"unit_name"``) to use as neuron names; default ``"unit<id>"``.
+    trials : str, optional
+        The name of an interval table (``"trials"``, ``"epochs"``, ...; see :func:`read_nwb_intervals`) whose
+        intervals become the trials of the result: each trial is binned on its own grid from its start time and
+        keeps its whole bins (``floor((stop - start) / dt)``: a final partial bin is dropped), the trials are
+        concatenated (``trial_starts``), every filter restarts at each, and spikes and stimulus samples between
+        trials are not part of the data. Not with ``t_start``/``t_stop`` (the trials are the window).
 
     Returns
     -------
     SpikeData
-        One neuron per selected unit, ``neuron_names`` as above, ``stimulus`` ``[T, D]`` or None.
+        One neuron per selected unit, ``neuron_names`` as above, ``stimulus`` ``[T, D]`` or None, and
+        ``trial_starts`` with ``trials``.
 
     Raises
     ------
@@ -359,7 +367,13 @@ def load_nwb(
     dt = positive_scalar("dt (bin width in seconds)", dt)
     start, stop = _window(t_start, t_stop)
     names_wanted = (stimulus,) if isinstance(stimulus, str) else tuple(stimulus)
+    if trials is not None and (not isinstance(trials, str) or t_start is not None or t_stop is not None):
+        raise ValueError(f"trials must name an interval table of the file (e.g. 'trials'), without t_start/t_stop "
+                         f"(the trials are the window); got trials={trials!r}, t_start={t_start!r}, "
+                         f"t_stop={t_stop!r}.")
     pynwb = _import_optional("pynwb", "load_nwb", "nwb")
+    if trials is not None:
+        return _load_nwb_trials(path, dt, units, quality_column, names_wanted, name_column, trials, pynwb)
     with _open_nwb(path, "load_nwb") as io:
         nwbfile = io.read()
         table = nwbfile.units
@@ -399,6 +413,62 @@ def load_nwb(
     return SpikeData.from_spike_times(
         trains, dt, start, stop, stimulus=np.concatenate(signals, axis=1) if signals else None,
         neuron_names=[names[row] for row in rows],
+    )
+
+
+def _trial_grid(bounds: np.ndarray, dt: float, table: str) -> list[tuple[float, int]]:
+    """Per interval: its start and its number of whole bins (an interval shorter than one bin is an error)."""
+    grid = []
+    for k, (begin, end) in enumerate(bounds):
+        n_bins = int(np.floor((end - begin) / dt + 1e-9))
+        if n_bins < 1:
+            raise ValueError(f"{table} interval {k} ({begin} to {end} s) is shorter than one bin of dt={dt} s; "
+                             "choose a smaller dt or drop the interval.")
+        grid.append((float(begin), n_bins))
+    order = np.argsort([g[0] for g in grid], kind="stable")
+    if not np.array_equal(order, np.arange(len(grid))):
+        raise ValueError(f"the {table} intervals are not sorted by start time.")
+    return grid
+
+
+def _load_nwb_trials(path, dt, units, quality_column, names_wanted, name_column, table, pynwb) -> SpikeData:
+    """:func:`load_nwb` with ``trials``: every trial binned from its own start, the trials concatenated."""
+    grid = _trial_grid(read_nwb_intervals(path, table), dt, table)
+    first, last = grid[0][0], grid[-1][0] + grid[-1][1] * dt
+    n_span = int(np.ceil((last - first) / dt - 1e-9))
+    with _open_nwb(path, "load_nwb") as io:
+        nwbfile = io.read()
+        table_of_units = nwbfile.units
+        if table_of_units is None or "spike_times" not in table_of_units.colnames:
+            raise ValueError(f"{path} has no Units table with spike_times: it holds no sorted spikes.")
+        ids = np.asarray(table_of_units.id.data[:], dtype=np.int64)
+        names = _neuron_names(ids, name_column, table_of_units.colnames,
+                              lambda column: table_of_units[column].data[:], "the Units table")
+        labels, source = None, ""
+        if isinstance(units, str):
+            if quality_column in table_of_units.colnames:
+                labels = _text(table_of_units[quality_column].data[:])
+            source = (f"the Units column {quality_column!r}" if labels is not None else
+                      f"the Units table has no column quality_column={quality_column!r}")
+        rows = _select_units(ids, units, labels, source, names)
+        index = table_of_units["spike_times"]
+        ends = np.asarray(index.data[:], dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]])
+        # only the spikes inside a trial's whole bins are data: those between trials are left out, as documented
+        trains = []
+        for row in rows:
+            train = np.asarray(index.target.data[starts[row]:ends[row]], dtype=np.float64)
+            inside = np.zeros(train.shape, bool)
+            for begin, n_bins in grid:
+                inside |= (train >= begin) & (train < begin + n_bins * dt)
+            trains.append(train[inside])
+        series = [_find_time_series(nwbfile, pynwb, name) for name in names_wanted]
+        signals = [np.concatenate([_time_series_on_bins(s, begin, dt, n_bins) for begin, n_bins in grid])
+                   for s in series]
+    return SpikeData.from_spike_times(
+        trains, dt, first, first + n_span * dt, stimulus=np.concatenate(signals, axis=1) if signals else None,
+        neuron_names=[names[row] for row in rows],
+        trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid],
     )
 
 

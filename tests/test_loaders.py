@@ -251,6 +251,24 @@ def test_nwb_trials_read_as_intervals(nwb_path):
         ps.read_nwb_intervals(nwb_path, columns=["orientation"])
 
 
+def test_nwb_trials_become_the_trials_of_the_data(recording, nwb_path):
+    """trials='trials': the bins of each trial (0-2.5 s, 3-6.25 s, 7-9.5 s: 500, 650 and 500 bins of 5 ms) are the
+    data, concatenated, with the trial starts marked; counts and stimulus equal the integer-tick reference cut
+    at the same bins, and the spikes between trials are left out."""
+    data = ps.load_nwb(nwb_path, DT, units="good", stimulus="stim", trials="trials")
+    pieces = [(0, 500), (600, 1250), (1400, 1900)]
+    counts = np.concatenate([recording["counts"][a:b][:, GOOD] for a, b in pieces])
+    stimulus = np.concatenate([recording["binned_stimulus"][a:b] for a, b in pieces])
+    assert data.trial_starts == (0, 500, 1150) and data.n_trials == 3
+    np.testing.assert_array_equal(data.counts, counts)
+    np.testing.assert_allclose(data.stimulus, stimulus, rtol=1e-12, atol=1e-12)
+    assert data.t_start == 0.0 and data.neuron_names == ("unit3", "unit5", "unit11")
+    with pytest.raises(ValueError, match="trials must name an interval table"):
+        ps.load_nwb(nwb_path, DT, trials="trials", t_stop=5.0)
+    with pytest.raises(ValueError, match="no such interval table"):
+        ps.load_nwb(nwb_path, DT, trials="epochs")
+
+
 def test_nwb_epochs_with_their_ragged_tags(tmp_path):
     nwbfile = pynwb.NWBFile(session_description="epochs", identifier="epochs",
                             session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -434,3 +452,39 @@ def test_rgc_recording_round_trips_through_nwb_and_fits_the_same(rgc_path, tmp_p
     assert reference.converged.all()
     np.testing.assert_allclose(fit.log_likelihood, reference.log_likelihood, rtol=1e-10)
     np.testing.assert_allclose(net.flatten(fit.params), net.flatten(reference.params), rtol=1e-8, atol=1e-10)
+
+
+def test_a_new_users_nwb_session_through_the_command_line(nwb_path, tmp_path, capsys):
+    """probsnn fit --data session.nwb --units good --trials --stimulus stim, then probsnn report and probsnn
+    simulate of its fit.nc: each exits 0 and writes what its help says; the fit keeps the three good units, the
+    trials and the stimulus, and the simulation restarts at the trials within its bins."""
+    import json
+
+    from probsnn import cli
+
+    out = tmp_path / "r"
+    assert cli.main(["fit", "--data", str(nwb_path), "--units", "good", "--trials", "--stimulus", "stim",
+                     "--dt", str(DT), "--stimulus-basis", "3", "--history-basis", "3", "--out", str(out),
+                     "--quiet"]) == 0
+    table = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert {"fit.nc", "summary.json", "params.npz", "filters.png"} <= set(summary["files"])
+    fit = ps.load_fit(out / "fit.nc")
+    assert fit.network.neuron_names == ("unit3", "unit5", "unit11") and fit.network.n_stimulus_dims == 1
+    assert fit.data.trial_starts == (0, 500)  # the training part: the first two trials (the third is held out)
+    assert cli.main(["report", str(out / "fit.nc"), "--out", str(tmp_path / "again")]) == 0
+    assert capsys.readouterr().out == table
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(p.name for p in out.iterdir())
+    assert cli.main(["simulate", str(out / "fit.nc"), "--steps", "900", "--seed", "1", "--out",
+                     str(tmp_path / "sim")]) == 0
+    simulated = datasets.load_npz(tmp_path / "sim" / "spikes.npz")
+    assert simulated.counts.shape == (900, 3) and simulated.trial_starts == (0, 500)
+    assert (tmp_path / "sim" / "raster.png").stat().st_size > 0
+    # options that do not fit the data kind are refused in one line, before any work
+    assert cli.main(["fit", "--data", str(nwb_path), "--units", "good", "--recording", "1",
+                     "--out", str(tmp_path / "x")]) == 2
+    assert "--recording applies to the default" in capsys.readouterr().err
+    assert cli.main(["fit", "--trials", "--out", str(tmp_path / "y")]) == 2
+    assert "--trials does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -31,6 +31,7 @@ def test_deterministic_digits_notebook(run_notebook):
         assert acc > 0.3, f"{name} did not learn (chance is 0.1): {acc}"
         assert spikes > 0
     assert "fewer hidden spikes" in text
+    assert "spikes and membranes identical: True" in text  # the LIF network's NIR round trip
 
 
 def test_online_temporal_notebook(run_notebook):

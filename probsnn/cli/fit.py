@@ -1,7 +1,10 @@
 """``probsnn fit``: fit GLM spiking models to spike data and write a report.
 
 ``probsnn fit`` with no argument fits the embedded grasshopper receptor recording (shipped by nitime);
-``--data PATH`` fits a user's ``.npz`` (see :func:`probsnn.datasets.load_npz`) or the Pillow RGC files.
+``--data PATH`` fits a user's recording, recognised by what it is: an NWB file (its Units table; choose units
+with ``--units``, stimulus or behaviour TimeSeries with ``--stimulus``, trials with ``--trials``; bins of ``--dt``),
+a phy / Kilosort folder (``--units good`` by default), an ``.npz`` (see :func:`probsnn.datasets.load_npz`), or the
+Pillow RGC files. With trials, every filter restarts at each trial and the held-out part is the last trials.
 It fits a stimulus-only (LNP) model, a model with spike history and, for several neurons, a coupled
 model; prints train and held-out bits/spike, the time-rescaling KS statistic and AIC per neuron; and
 writes a report folder (filters with ±2 SE bands, raster vs predicted rate, KS plot, parameters as
@@ -47,23 +50,67 @@ from ._common import (
 __all__ = ["add_parser", "run", "write_report", "mark_incomplete", "FIT_FILE"]
 
 
+_RECORDING_OPTIONS = (("--units", "units"), ("--stimulus", "stimulus"), ("--trials", "trials"),
+                      ("--quality-column", "quality_column"))
+
+
+def _recording_options(args, kind: str) -> dict:
+    """The loader options given on the command line, refused where the data kind does not take them."""
+    takes = {"nwb": {"units", "stimulus", "trials", "quality_column"}, "phy": {"units"}}.get(kind, set())
+    given = {name: getattr(args, name, None) for _, name in _RECORDING_OPTIONS}
+    for option, name in _RECORDING_OPTIONS:
+        if given[name] is not None and name not in takes:
+            what = {"nwb": "an NWB file", "phy": "a phy folder"}.get(kind, kind)
+            raise CLIError(f"{option} does not apply to {what} (it applies to NWB files"
+                           + (" and phy folders" if name == "units" else "") + ")")
+    options = {name: value for name, value in given.items() if value is not None}
+    if "units" in options:
+        units = options["units"]
+        if units == "all":
+            options["units"] = None
+        elif "," in units or units.lstrip("-").isdigit():
+            options["units"] = [int(u) if u.lstrip("-").isdigit() else u for u in units.split(",") if u]
+    if "stimulus" in options:
+        options["stimulus"] = [name for name in options["stimulus"].split(",") if name]
+    return options
+
+
+def _recording_kind(path: Path) -> str:
+    """What ``--data`` names: "rgc" (the Pillow data_RGCs folder or a .mat in it), "phy", "nwb" or "npz"."""
+    from ..loaders import _is_hdf5
+
+    if path.suffix == ".mat" or (path.is_dir() and (path / "Stim.mat").exists()):
+        return "rgc"
+    if path.is_dir():
+        return "phy"
+    return "nwb" if _is_hdf5(path) else "npz"
+
+
 def _load(args):
-    from .. import datasets
+    from .. import datasets, loaders
 
     if args.data is None:
+        _recording_options(args, "the default grasshopper recording")
         data = datasets.load_grasshopper(recording=args.recording or 1, dt=args.dt or 0.001)
-        source = f"grasshopper receptor {args.recording or 1} (nitime)"
+        return _select_cells(data, args.cells), f"grasshopper receptor {args.recording or 1} (nitime)"
+    path = Path(args.data)
+    if not path.exists():
+        raise CLIError(f"--data {path}: no such file or folder")
+    kind = _recording_kind(path)
+    options = _recording_options(args, kind)
+    if kind in ("rgc", "npz") and args.dt is not None:
+        raise CLIError(f"--dt applies to recordings of spike times (NWB, phy, the default recording); the --data "
+                       f"{kind} file brings its own bins (drop --dt)")
+    if kind == "rgc":
+        folder = path if path.is_dir() else path.parent
+        data, source = datasets.load_pillow_rgc(folder), f"Pillow RGC recordings ({folder})"
+    elif kind == "npz":
+        data, source = datasets.load_npz(path), str(path)
     else:
-        path = Path(args.data)
-        if not path.exists():
-            raise CLIError(f"--data {path}: no such file or folder")
-        if path.is_dir() or path.suffix == ".mat":
-            folder = path if path.is_dir() else path.parent
-            data, source = datasets.load_pillow_rgc(folder), f"Pillow RGC recordings ({folder})"
-        elif path.suffix != ".npz":
-            raise CLIError(f"--data {path}: expected an .npz file or a data_RGCs folder of .mat files")
-        else:
-            data, source = datasets.load_npz(path), str(path)
+        dt = args.dt if args.dt is not None else 0.001
+        data = loaders.load_recording(path, dt, **options)
+        described = ", ".join(f"{k}={v}" for k, v in options.items())
+        source = f"{path} ({'NWB' if kind == 'nwb' else 'phy'}, dt={dt:g} s{', ' + described if described else ''})"
     return _select_cells(data, args.cells), source
 
 
@@ -80,7 +127,9 @@ def _select_cells(data, selected):
     if len(set(selected)) != len(selected):
         raise CLIError(f"--cells {','.join(map(str, selected))}: give each neuron index once.")
     names = tuple(data.neuron_names[c] for c in selected) if data.neuron_names else ()
-    return type(data)(data.counts[:, selected], data.dt, data.stimulus, names, data.t_start)
+    observed = None if data.observed is None else data.observed[:, selected]
+    return type(data)(data.counts[:, selected], data.dt, data.stimulus, names, data.t_start,
+                      trial_starts=data.trial_starts, observed=observed)
 
 
 def _check_options(args) -> Path:
@@ -92,11 +141,9 @@ def _check_options(args) -> Path:
         raise CLIError(f"--test-fraction must lie strictly between 0 and 1, got {args.test_fraction}")
     if not (isinstance(args.ridge, (int, float)) and np.isfinite(args.ridge) and args.ridge >= 0):
         raise CLIError(f"--ridge must be a finite number >= 0, got {args.ridge}")
-    if args.data is not None:
-        for option, value in (("--dt", args.dt), ("--recording", args.recording)):
-            if value is not None:
-                raise CLIError(f"{option} applies to the default grasshopper recording only; the --data file "
-                               "brings its own bin width and neurons (drop it, or drop --data).")
+    if args.data is not None and args.recording is not None:
+        raise CLIError("--recording applies to the default grasshopper recording only; the --data file brings its "
+                       "own neurons (drop it, or drop --data).")
     return check_output_folder("--out", args.out)
 
 
@@ -309,7 +356,22 @@ def add_parser(subparsers) -> None:
                      help="distinct 0-based neuron indices to keep, e.g. 0,2 (checked against the data: 0..n-1; "
                           "default: all neurons)")
     fit.add_argument("--dt", type=number("--dt", 0.0, low_open=True),
-                     help="bin width in seconds of the default recording (default 0.001; not with --data)")
+                     help="bin width in seconds for recordings of spike times: the default recording, an NWB file "
+                          "or a phy folder (default 0.001; not for an .npz or the RGC files, which are binned)")
+    fit.add_argument("--units",
+                     help="units of an NWB file or phy folder: a curation label (e.g. good: the units whose quality "
+                          "column, or phy's cluster_group.tsv / cluster_KSLabel.tsv, says so), all, or a "
+                          "comma-separated list of unit ids or names (default: all units of an NWB file, the good "
+                          "units of a phy folder)")
+    fit.add_argument("--quality-column",
+                     help="the NWB Units column holding the curation label that --units matches (default quality)")
+    fit.add_argument("--stimulus",
+                     help="comma-separated names of NWB TimeSeries (stimulus or behaviour) to use as the stimulus, "
+                          "resampled to the bins by the bin mean (default: none)")
+    fit.add_argument("--trials", nargs="?", const="trials", default=None,
+                     help="use an NWB interval table as trials (default table when given without a name: trials): "
+                          "each trial is binned from its start, filters restart at every trial, and the held-out "
+                          "part is the last trials (default: one continuous recording)")
     fit.add_argument("--out", default="probsnn-report",
                      help="report folder, new or existing (default ./probsnn-report); checked writable before any "
                           "fitting and created only once every option is checked. Its summary.json says "

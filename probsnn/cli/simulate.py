@@ -11,7 +11,8 @@ stimulus saved with the fit. The --out folder receives
 * raster.png: the simulated spikes above the model's conditional intensity (Hz) given them, for the first second;
 
 and the mean rate of every neuron is printed, beside that of the data the network was fitted to when the
-file holds them. The same seed gives the same spikes.
+file holds them. A fit on trials is simulated trial by trial (the history restarts at each of the data's trial
+starts within --steps, and spikes.npz records them). The same seed gives the same spikes.
 """
 from __future__ import annotations
 
@@ -59,9 +60,15 @@ def run(args) -> int:
     if dt is None:
         raise CLIError(f"{args.fit} holds no data, so no bin width: give --dt in seconds.")
     create_output_folder("--out", out)
+    # a fit on trials is simulated trial by trial: the history restarts at each of the data's trial starts
+    trial_starts = None
+    if data is not None and data.trial_starts is not None:
+        trial_starts = [k for k in data.trial_starts if k < args.steps]
     simulated = net.simulate_data(fit.params, jax.random.PRNGKey(args.seed), n_steps=args.steps, stimulus=stimulus,
-                                  dt=dt)
+                                  dt=dt, trial_starts=trial_starts)
     arrays = dict(counts=simulated.counts, dt=np.float64(dt), neuron_names=np.asarray(net.neuron_names, dtype=str))
+    if simulated.trial_starts is not None:
+        arrays["trial_starts"] = np.asarray(simulated.trial_starts)
     if stimulus is not None:
         arrays["stimulus"] = stimulus
     np.savez(Path(out) / "spikes.npz", **arrays)
