@@ -523,6 +523,9 @@ def _np64(x):
     return np.asarray(x, np.float64)
 
 
+_NO_LEAK_TAU_IN_BINS = 2.0**60  # the time constant, in bins, of a neuron without leak in a leaky layer
+
+
 def _solve_exactly(guess, forward, target, max_ulps: int = 16):
     """``guess`` nudged by up to ``max_ulps`` float64 ulps, entry by entry, until ``forward(x) == target`` exactly
     (the float64 time constants from which :func:`load`'s formulas give the probsnn values back bit for bit)."""
@@ -555,10 +558,11 @@ def _neurons_to_nir(nir, name, node: Neurons, dt, nodes, edges, meta):
         leak = _np64(leak)
         if np.all(leak == 1.0):
             return None
-        if np.any(leak == 1.0):
-            raise ValueError(f"node {name!r}: {what} is 1 (no leak) for some neurons but not all; NIR's leaky nodes "
-                             "need a finite time constant. Split the layer or give every neuron a leak below 1.")
-        return _solve_exactly(dt / (1.0 - leak), lambda tau: 1.0 - dt / tau, leak)
+        # A layer mixing leaky neurons with some of no leak (e.g. leaks learned up to the bound 1): the latter get
+        # tau = 2**60 dt, whose forward-Euler decay 1 - dt / tau = 1 - 2**-60 is 1 to a thousandth of float64's
+        # resolution (it rounds to exactly 1 in float64 and float32), so every reader runs them without leak.
+        guess = np.where(leak == 1.0, dt * _NO_LEAK_TAU_IN_BINS, dt / np.where(leak == 1.0, 0.5, 1.0 - leak))
+        return _solve_exactly(guess, lambda tau: 1.0 - dt / tau, leak)
 
     def membrane_node(leak):
         tau = leaky(leak, "leak")
