@@ -201,11 +201,11 @@ def test_tensor_bspline_place_field_is_recovered_from_a_random_walk():
     position = np.empty((n_bins, 2))
     position[0] = 0.5
     for t in range(1, n_bins):  # a random walk reflected at the walls of the unit box
-        step = np.abs(position[t - 1] + rng.normal(0.0, 0.04, 2))
+        step = np.abs(position[t - 1] + rng.normal(0.0, 0.08, 2))
         position[t] = 1.0 - np.abs(1.0 - step)
 
     def true_log_rate(p):
-        return np.log(0.03) + 3.0 * np.exp(-np.sum((p - [0.6, 0.35]) ** 2, axis=-1) / (2 * 0.15 ** 2))
+        return np.log(0.05) + 3.5 * np.exp(-np.sum((p - [0.6, 0.35]) ** 2, axis=-1) / (2 * 0.15 ** 2))
 
     counts = rng.poisson(np.exp(true_log_rate(position)))
     basis = bspline(7, bounds=(0, 1)) * bspline(7, bounds=(0, 1))
