@@ -114,7 +114,8 @@ class CovariateBasis(abc.ABC):
         """
         if len(covariates) != self.n_inputs:
             raise ValueError(f"{self.label} takes {self.n_inputs} covariate(s) (one 1-D array per input), got "
-                             f"{len(covariates)}.")
+                             f"{len(covariates)}; for one (T, {self.n_inputs}) array use "
+                             "covariate_design(basis, covariates).")
         columns = []
         for index, x in enumerate(covariates):
             name = f"covariate {index} of {self.label}"
