@@ -24,14 +24,15 @@ Deterministic LIF / ALIF / SNU networks, surrogate-gradient BPTT, e-prop, OSTL a
 few-spike SNNs; :mod:`probsnn.hardware` realises weights on binary stochastic synapses and PCM crossbars;
 :mod:`probsnn.nir` exports networks to the Neuromorphic Intermediate Representation (NIR) and loads NIR graphs.
 
-Subpackages and modules, lowest layer first: ``data``/``datasets``/``loaders``, ``basis``, ``checkpoint``,
-``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``fitfile``, ``plots``,
-``conversion``, ``hardware``, ``streaming``, ``envs`` -> ``nir`` -> ``cli``. Nothing imports upward.
+Subpackages and modules, lowest layer first: ``data``/``datasets``/``loaders``, ``basis``/``covariates``,
+``checkpoint``, ``encoding`` -> ``neurons`` -> ``models`` -> ``diagnostics`` -> ``inference`` -> ``fitfile``,
+``plots``, ``conversion``, ``hardware``, ``streaming``, ``envs`` -> ``nir`` -> ``cli``. Nothing imports upward.
 """
 
 from . import (
     basis,
     conversion,
+    covariates,
     data,
     datasets,
     diagnostics,
@@ -56,6 +57,9 @@ from .basis import Basis, causal_convolve
 
 # checkpoints of learner state
 from .checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+
+# covariate bases: tuning curves to position, speed, head direction, phase
+from .covariates import CovariateBasis, bspline, covariate_design, cyclic_bspline, fourier, mspline
 from .data import SpikeData
 
 # diagnostics
@@ -131,11 +135,13 @@ from .streaming import StreamingPredictor
 
 __all__ = [
     # subpackages and modules
-    "basis", "checkpoint", "conversion", "data", "datasets", "diagnostics", "encoding", "envs", "fitfile",
-    "hardware", "inference", "loaders", "models", "neurons", "nir", "plots", "regularisers", "streaming",
+    "basis", "checkpoint", "conversion", "covariates", "data", "datasets", "diagnostics", "encoding", "envs",
+    "fitfile", "hardware", "inference", "loaders", "models", "neurons", "nir", "plots", "regularisers", "streaming",
     "surrogates",
     # data and bases
     "SpikeData", "Basis", "causal_convolve",
+    # covariate bases: tuning curves to position, speed, head direction, phase
+    "CovariateBasis", "bspline", "mspline", "cyclic_bspline", "fourier", "covariate_design",
     # recordings from NWB, phy / Kilosort, neo and pynapple
     "load_recording", "load_nwb", "read_nwb_intervals", "load_phy", "from_neo", "from_pynapple", "to_pynapple_rates",
     # checkpoints of learner state
