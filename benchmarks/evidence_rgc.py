@@ -71,7 +71,7 @@ def main():
     for fraction in (0.1, 0.8):
         train = rgc.time_slice(0, int(fraction * rgc.n_bins))
         rate = train.counts.mean(axis=0)
-        ps.fit_map(net, train.time_slice(0, 2000), progress=False)  # compile once outside the timings
+        ps.fit_map(net, train.time_slice(0, 2000), prior=ps.GaussianPrior(ridge=1.0), progress=False)  # compile
 
         start = time.perf_counter()
         evidence = ps.fit_evidence(net, train)
