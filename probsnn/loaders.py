@@ -752,7 +752,9 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
         Resampled by the bin mean with sample-and-hold (module docstring); columns concatenated in order.
     epochs : pynapple.IntervalSet, optional
         One interval: the window ``[start, end)``, its end rounded down to whole bins; spikes outside it are not
-        counted. Default: the group's ``time_support`` from its first start to its last end, rounded up to whole
+        counted. Several intervals: the trials of the result, each binned from its start and keeping its whole
+        bins, concatenated with their ``trial_starts`` (as :func:`load_nwb` with ``trials``); spikes and covariate
+        samples between them are not part of the data. Default: the group's ``time_support`` from its first start to its last end, rounded up to whole
         bins and extended to the bin of the latest spike, so that every spike is counted (the last bin may
         reach past the support by less than ``dt``).
     name_column : str, optional
@@ -778,16 +780,33 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
     else:
         if not isinstance(epochs, nap.IntervalSet):
             raise TypeError(f"epochs must be a pynapple.IntervalSet, got {type(epochs).__name__}.")
-        if len(epochs) != 1:
-            raise ValueError(f"epochs holds {len(epochs)} intervals, but SpikeData is one contiguous window: pass "
-                             "one interval, e.g. [from_pynapple(units, dt, epochs=epochs[i]) for i in "
-                             "range(len(epochs))].")
+        if len(epochs) > 1:
+            return _pynapple_trials(nap, names, times, dt, covariates, epochs)
         start = float(epochs.start[0])
         stop = _whole_bins_end(start, float(epochs.end[0]), dt, "epochs")
     trains = [_in_window(name, train, start, start, stop, dt) for name, train in zip(names, times)]
     n_bins = int(round((stop - start) / dt))
     return SpikeData.from_spike_times(trains, dt, start, stop, neuron_names=names,
                                       stimulus=_covariates_on_bins(nap, covariates, start, dt, n_bins))
+
+
+def _pynapple_trials(nap, names, times, dt, covariates, epochs) -> SpikeData:
+    """:func:`from_pynapple` with several epochs: every epoch a trial binned from its start."""
+    grid = _trial_grid(np.column_stack([np.asarray(epochs.start, np.float64), np.asarray(epochs.end, np.float64)]),
+                       dt, "epochs")
+    first, last = grid[0][0], grid[-1][0] + grid[-1][1] * dt
+    trains = []
+    for train in times:
+        inside = np.zeros(train.shape, bool)
+        for begin, n_bins in grid:
+            inside |= (train >= begin) & (train < begin + n_bins * dt)
+        trains.append(train[inside])
+    stimulus = None
+    if covariates is not None:
+        stimulus = np.concatenate([_covariates_on_bins(nap, covariates, begin, dt, n_bins) for begin, n_bins in grid])
+    return SpikeData.from_spike_times(trains, dt, first, first + int(np.ceil((last - first) / dt - 1e-9)) * dt,
+                                      stimulus=stimulus, neuron_names=names,
+                                      trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid])
 
 
 def to_pynapple_rates(rates, data: SpikeData):

@@ -391,8 +391,13 @@ def test_pynapple_epochs_names_and_rates_back(recording):
     assert data.neuron_names == ("a", "b", "c") and data.t_start == 2.0 and data.n_bins == 400
     np.testing.assert_array_equal(data.counts, recording["counts"][400:800][:, GOOD])
     np.testing.assert_allclose(data.stimulus, recording["binned_stimulus"][400:800], rtol=1e-13)
-    with pytest.raises(ValueError, match="holds 2 intervals"):
-        ps.from_pynapple(group, DT, epochs=nap.IntervalSet(start=[0.0, 5.0], end=[1.0, 6.0]))
+    # several epochs are the trials: each binned from its start, the same bins as the NWB trials table gives
+    by_epoch = ps.from_pynapple(group, DT, covariates=stimulus_tsd(recording),
+                                epochs=nap.IntervalSet(start=[0.0, 3.0, 7.0], end=[2.5, 6.25, 9.5]))
+    nwb_trials_reference = np.concatenate([recording["counts"][a:b][:, GOOD] for a, b in ((0, 500), (600, 1250),
+                                                                                        (1400, 1900))])
+    assert by_epoch.trial_starts == (0, 500, 1150)
+    np.testing.assert_array_equal(by_epoch.counts, nwb_trials_reference)
     with pytest.raises(TypeError, match="TsGroup"):
         ps.from_pynapple(recording["times"], DT)
 
