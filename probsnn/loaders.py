@@ -754,9 +754,9 @@ def from_pynapple(units, dt: float, covariates=None, epochs=None, name_column: s
         One interval: the window ``[start, end)``, its end rounded down to whole bins; spikes outside it are not
         counted. Several intervals: the trials of the result, each binned from its start and keeping its whole
         bins, concatenated with their ``trial_starts`` (as :func:`load_nwb` with ``trials``); spikes and covariate
-        samples between them are not part of the data. Default: the group's ``time_support`` from its first start to its last end, rounded up to whole
-        bins and extended to the bin of the latest spike, so that every spike is counted (the last bin may
-        reach past the support by less than ``dt``).
+        samples between them are not part of the data. Default: the group's ``time_support`` from its first
+        start to its last end, rounded up to whole bins and extended to the bin of the latest spike, so that
+        every spike is counted (the last bin may reach past the support by less than ``dt``).
     name_column : str, optional
         A metadata column of the group (``units.set_info(name=...)``) holding neuron names; default
         ``"unit<key>"``.
