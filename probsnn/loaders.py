@@ -320,6 +320,10 @@ def load_nwb(
     The file is opened read-only (``NWBHDF5IO(path, mode="r")``) and read lazily: the ragged ``spike_times``
     index is read whole (one integer per unit), then only the selected units' slices of the spike-time data.
 
+    Units with an ``obs_intervals`` column (the times each unit was recorded, NWB's standard column) are masked
+    outside them (``observed``; the likelihood leaves those bins out): a bin that overlaps a recorded interval
+    counts as observed, so no recorded spike is lost; a spike outside its unit's intervals is an error.
+
     Parameters
     ----------
     path : str or Path
@@ -410,10 +414,35 @@ def load_nwb(
             stop = _end_of_last_spike_bin(trains, start, dt)
         n_bins = int(round((stop - start) / dt))
         signals = [_time_series_on_bins(s, start, dt, n_bins) for s in series]
+        unit_intervals = _unit_intervals(table, rows, [(start, n_bins)], dt)
     return SpikeData.from_spike_times(
         trains, dt, start, stop, stimulus=np.concatenate(signals, axis=1) if signals else None,
-        neuron_names=[names[row] for row in rows],
+        neuron_names=[names[row] for row in rows], unit_intervals=unit_intervals,
     )
+
+
+def _observed_intervals(intervals: np.ndarray, grid, dt: float) -> list[tuple[float, float]]:
+    """A unit's recorded intervals (NWB ``obs_intervals``) on the bins: every bin of the ``grid`` (per trial its
+    start and number of bins) that overlaps an interval counts as observed (a bin only partly recorded is kept,
+    so that no recorded spike is lost), returned as runs of whole bins ``(left edge, right edge)``."""
+    runs = []
+    for begin, n_bins in grid:
+        left = begin + np.arange(n_bins) * dt
+        overlap = np.zeros(n_bins, bool)
+        for start, stop in np.asarray(intervals, np.float64).reshape(-1, 2):
+            overlap |= (np.minimum(left + dt, stop) - np.maximum(left, start)) > 0
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], overlap.astype(np.int8), [0]])))
+        runs += [(float(left[a]), float(begin + b * dt)) for a, b in zip(edges[::2], edges[1::2])]
+    return runs
+
+
+def _unit_intervals(table, rows, grid, dt: float):
+    """``unit_intervals`` for :meth:`SpikeData.from_spike_times` from the Units' ``obs_intervals`` column (None
+    when the table has none: every unit recorded throughout)."""
+    if "obs_intervals" not in table.colnames:
+        return None
+    column = table["obs_intervals"]
+    return [_observed_intervals(np.asarray(column[row]), grid, dt) for row in rows]
 
 
 def _trial_grid(bounds: np.ndarray, dt: float, table: str) -> list[tuple[float, int]]:
@@ -465,9 +494,10 @@ def _load_nwb_trials(path, dt, units, quality_column, names_wanted, name_column,
         series = [_find_time_series(nwbfile, pynwb, name) for name in names_wanted]
         signals = [np.concatenate([_time_series_on_bins(s, begin, dt, n_bins) for begin, n_bins in grid])
                    for s in series]
+        unit_intervals = _unit_intervals(table_of_units, rows, grid, dt)
     return SpikeData.from_spike_times(
         trains, dt, first, first + n_span * dt, stimulus=np.concatenate(signals, axis=1) if signals else None,
-        neuron_names=[names[row] for row in rows],
+        neuron_names=[names[row] for row in rows], unit_intervals=unit_intervals,
         trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid],
     )
 

@@ -269,6 +269,47 @@ def test_nwb_trials_become_the_trials_of_the_data(recording, nwb_path):
         ps.load_nwb(nwb_path, DT, trials="epochs")
 
 
+def test_nwb_units_recorded_in_part_of_the_session_are_masked_not_zero_filled(tmp_path):
+    """obs_intervals: the bins outside a unit's recorded intervals are unobserved (left out of the likelihood), a
+    bin that overlaps an interval is observed; with trials, each trial's bins are masked the same way. The fit's
+    log-likelihood equals statsmodels' Poisson GLM on the observed bins only."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    nwbfile = pynwb.NWBFile(session_description="partial units", identifier="probsnn-obs",
+                            session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    always = np.sort(rng.uniform(0, 10, 400))
+    late = np.sort(rng.uniform(4.0, 10, 250))  # recorded from 4.003 s on: bin 800 (4.000-4.005 s) overlaps
+    nwbfile.add_unit(spike_times=always, obs_intervals=[[0.0, 10.0]])
+    nwbfile.add_unit(spike_times=late, obs_intervals=[[4.003, 10.0]])
+    path = tmp_path / "partial.nwb"
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    data = ps.load_nwb(path, DT, t_stop=10.0)
+    assert data.observed is not None and data.observed[:, 0].all()
+    assert not data.observed[:800, 1].any() and data.observed[800:, 1].all()
+    net = ps.GLMNetwork(2, history_basis=basis.raised_cosine_log(2, 10), coupling=False)
+    fit = ps.fit_map(net, data, progress=False)
+    design = np.asarray(net.design_matrix(data))
+    keep = data.observed[:, 1]
+    columns = np.flatnonzero(np.asarray(net.feature_mask)[1])
+    reference = sm.GLM(data.counts[keep, 1], design[keep][:, columns], family=sm.families.Poisson()).fit(tol=1e-12)
+    assert fit.log_likelihood_per_neuron[1] == pytest.approx(reference.llf, rel=1e-9)
+    # with trials (0-3 s and 3.5-8 s): the second unit is unobserved in trial 0 and from bin 100 of trial 1 on
+    # (3.5 s + 100 bins = 4.0 s, the bin that overlaps 4.003 s) observed
+    nwbfile = pynwb.NWBFile(session_description="partial units", identifier="probsnn-obs2",
+                            session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwbfile.add_unit(spike_times=always, obs_intervals=[[0.0, 10.0]])
+    nwbfile.add_unit(spike_times=late, obs_intervals=[[4.003, 10.0]])
+    for start, stop in ((0.0, 3.0), (3.5, 8.0)):
+        nwbfile.add_trial(start_time=start, stop_time=stop)
+    with pynwb.NWBHDF5IO(str(tmp_path / "trials.nwb"), "w") as io:
+        io.write(nwbfile)
+    by_trial = ps.load_nwb(tmp_path / "trials.nwb", DT, trials="trials")
+    assert by_trial.trial_starts == (0, 600) and by_trial.n_bins == 1500
+    assert not by_trial.observed[:700, 1].any() and by_trial.observed[700:, 1].all()
+
+
 def test_nwb_epochs_with_their_ragged_tags(tmp_path):
     nwbfile = pynwb.NWBFile(session_description="epochs", identifier="epochs",
                             session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
