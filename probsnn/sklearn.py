@@ -42,7 +42,7 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
     from sklearn.model_selection import BaseCrossValidator
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("probsnn.sklearn needs scikit-learn >= 1.6: pip install 'probsnn[sklearn]'") from error
 
@@ -227,24 +227,30 @@ class PopulationGLM(RegressorMixin, BaseEstimator):
                           n_stimulus_dims=n_stimulus_dims, observation=self.observation, link=self.link,
                           coupling=bool(self.coupling))
 
-    def _stimulus(self, X, n_rows: int | None, reset: bool):
-        """``X`` validated as ``[T, D]`` floats (``None``: no columns, ``T`` from ``y``)."""
+    def _validate(self, X, y, reset: bool):
+        """``X`` ``[T, D]`` and ``y`` checked by scikit-learn's ``validate_data`` (``X`` None: no stimulus
+        columns; ``y`` None: only ``X``)."""
         if X is None:
-            if n_rows is None:
-                raise ValueError("X is None: give the stimulus [T, D], or y so that T is known.")
-            X = np.zeros((n_rows, 0))
-        return validate_data(self, X, reset=reset, ensure_min_features=0, dtype=np.float64)
+            if y is None:
+                raise ValueError("X is None: give the stimulus [T, D], or y so that the number of bins is known.")
+            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            if reset:
+                self.n_features_in_ = 0
+            elif self.n_features_in_ != 0:
+                raise ValueError(f"X is None but the model was fitted with {self.n_features_in_} stimulus columns; "
+                                 "pass the stimulus.")
+            return np.zeros((y.shape[0], 0)), y
+        if y is None:
+            return validate_data(self, X, reset=reset, dtype=np.float64), None
+        return validate_data(self, X, y, reset=reset, multi_output=True, y_numeric=True, dtype=np.float64)
 
     def _data(self, X, y, time_index, trial, reset: bool) -> SpikeData:
         """``(X, y)`` as the SpikeData of the fit (``y`` checked as spike counts, naming ``y``)."""
-        if y is None:
-            raise ValueError("y (spike counts [T, N]) is required: the GLM conditions on the spikes' past.")
-        counts = finite_array("y (spike counts)", y, dtype=None)
+        if y is None and X is not None:  # scikit-learn's message for an estimator that requires y
+            validate_data(self, X, y, reset=reset)
+        X, counts = self._validate(X, y, reset)
         if counts.ndim not in (1, 2):
             raise ValueError(f"y must be spike counts of shape (T,) or (T, N), got shape {counts.shape}.")
-        X = self._stimulus(X, counts.shape[0], reset)
-        if X.shape[0] != counts.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has {counts.shape[0]}: one row per time bin in both.")
         if not reset:
             expected = (X.shape[0], self.network_.n_neurons) if self._y_2d_ else (X.shape[0],)
             if counts.shape != expected:
@@ -263,7 +269,7 @@ class PopulationGLM(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array_like, shape (T, D), or None
-            Stimulus or covariates (``D`` may be 0, or ``X`` None, for a model of spike history only).
+            Stimulus or covariates; ``None`` for a model of spike history only (no stimulus filters).
         y : array_like, shape (T, N) or (T,)
             Spike counts.
         time_index, trial : array_like, shape (T,), optional
@@ -287,13 +293,12 @@ class PopulationGLM(RegressorMixin, BaseEstimator):
 
     def _fitted_data(self, X, y, time_index, trial) -> SpikeData:
         check_is_fitted(self)
-        if y is None and self.network_.history_basis is not None:
-            raise ValueError("this model has spike-history kernels (history_basis_size > 0): pass the spikes y "
-                             "[T, N] whose past the prediction conditions on, predict(X, y).")
         if y is None:
-            X = self._stimulus(X, None, reset=False)
-            shape = (X.shape[0], self.network_.n_neurons) if self._y_2d_ else X.shape[0]
-            y = np.zeros(shape, np.int64)
+            X, _ = self._validate(X, None, reset=False)
+            if self.network_.history_basis is not None:
+                raise ValueError("this model has spike-history kernels (history_basis_size > 0): pass the spikes "
+                                 "y [T, N] whose past the prediction conditions on, predict(X, y).")
+            y = np.zeros((X.shape[0], self.network_.n_neurons) if self._y_2d_ else X.shape[0], np.int64)
         return self._data(X, y, time_index, trial, reset=False)
 
     def predict(self, X, y=None, *, time_index=None, trial=None):
