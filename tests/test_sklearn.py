@@ -1,27 +1,23 @@
-"""probsnn.sklearn: the estimator against fit_map and scikit-learn's PoissonRegressor, grid search with blocked folds
-against cross_validate_ridge on SpikeData.folds, the blocked splitter, the 1-SE rule, scikit-learn's estimator checks."""
+"""probsnn.sklearn: the estimator against fit_map and scikit-learn's PoissonRegressor, grid search with blocked
+folds against cross_validate_ridge on SpikeData.folds, the blocked splitter, the 1-SE rule, the estimator checks."""
 import numpy as np
 import pytest
+from _glm_helpers import make_network
+from sklearn import config_context
+from sklearn.linear_model import PoissonRegressor
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import check_estimator
 
-pytest.importorskip("sklearn")
-
-from sklearn.linear_model import PoissonRegressor  # noqa: E402
-from sklearn import config_context  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
-
-import probsnn as ps  # noqa: E402
-from probsnn import basis  # noqa: E402
-from probsnn.sklearn import (  # noqa: E402
+import probsnn as ps
+from probsnn import basis
+from probsnn.sklearn import (
     BasisTransformer,
     BlockedKFold,
     PopulationGLM,
     cross_validate_ridge,
     one_standard_error_choice,
 )
-
-from _glm_helpers import make_network  # noqa: E402
 
 _CONTINUOUS_Y = ("feeds continuous (non-integer) or negative targets: y must be spike counts, whole numbers >= 0 "
                  "(SpikeData refuses others, so the fit does too)")
