@@ -35,7 +35,7 @@ predictor evaluation", Information Sciences 191:192-213 (blocked cross-validatio
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -549,11 +549,9 @@ def cross_validate_ridge(net: GLMNetwork, data: SpikeData, ridges, n_folds: int 
         weight = net.likelihood_weight(test)
         n_test = np.full(net.n_neurons, test.n_bins) if weight is None else weight.sum(axis=0)
         fold, fit = [], None
-        for ridge in grid:
-            grid_prior = GaussianPrior(ridge=float(ridge), smoothing=prior.smoothing, bias=prior.bias,
-                                       stimulus_only=prior.stimulus_only)
-            fit = fit_map(net, train, prior=grid_prior, init=None if fit is None else fit.params, design=design,
-                          progress=False)
+        for ridge in grid:  # warm-started along the grid
+            fit = fit_map(net, train, prior=replace(prior, ridge=float(ridge)), design=design, progress=False,
+                          init=None if fit is None else fit.params)
             fold.append(np.asarray(net.log_likelihood(fit.params, test, per="neuron")) / n_test)
         scores.append(fold)
     scores = np.asarray(scores, dtype=np.float64)

@@ -26,8 +26,8 @@ _NEEDS_SPIKES = ("calls predict(X) alone: the default model has spike-history ke
 _CAUSAL = ("the causal filters make each bin's prediction depend on the rows before it, so predictions change "
            "with the order of the rows or on a subset of them (a time series is not exchangeable)")
 
-#: Every generic check that PopulationGLM() fails, and why; all the others (check_estimator's 53, one skipped
-#: for want of SCIPY_ARRAY_API) pass. docs/model_selection.md lists the same.
+#: Every generic check that PopulationGLM() fails, and why; the other 33 of check_estimator's 50 pass (one is skipped
+#: by scikit-learn without SCIPY_ARRAY_API). docs/model_selection.md lists the same.
 EXPECTED_FAILED_CHECKS = {
     "check_n_features_in_after_fitting": _CONTINUOUS_Y,
     "check_regressors_train": _CONTINUOUS_Y,
