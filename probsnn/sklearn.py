@@ -60,6 +60,7 @@ __all__ = [
     "RidgeCVResult",
     "cross_validate_ridge",
     "one_standard_error_choice",
+    "segment_starts",
 ]
 
 _BASES = ("raised_cosine_log", "raised_cosine_linear", "identity")

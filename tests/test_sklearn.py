@@ -203,3 +203,15 @@ def test_time_index_is_routed_to_fit_and_score_with_metadata_routing(simulated):
     np.testing.assert_allclose(routed, plain, rtol=1e-10)
     contiguous = cross_val_score(glm, X, y, cv=cv)  # without time_index the junction feeds the history
     assert np.abs(contiguous[1] - plain[1]) > 0 and np.allclose(contiguous[[0, 2]], plain[[0, 2]], rtol=1e-10)
+
+
+def test_history_only_model_takes_x_none(simulated):
+    """X=None: spike history and coupling only, the fit of GLMNetwork without a stimulus basis."""
+    net, data = simulated
+    glm = PopulationGLM(history_basis_size=4, history_window=30, ridge=0.0).fit(None, data.counts)
+    history_net = ps.GLMNetwork(2, history_basis=net.history_basis)
+    result = ps.fit_map(history_net, ps.SpikeData(data.counts, dt=data.dt))
+    np.testing.assert_allclose(glm.coef_, np.asarray(history_net.flatten(result.params))[:, :-1], atol=1e-10)
+    assert glm.n_features_in_ == 0 and glm.predict(None, data.counts).shape == data.counts.shape
+    with pytest.raises(ValueError, match="stimulus columns"):
+        PopulationGLM(history_window=30).fit(data.stimulus, data.counts).score(None, data.counts)
