@@ -215,3 +215,18 @@ def test_history_only_model_takes_x_none(simulated):
     assert glm.n_features_in_ == 0 and glm.predict(None, data.counts).shape == data.counts.shape
     with pytest.raises(ValueError, match="stimulus columns"):
         PopulationGLM(history_window=30).fit(data.stimulus, data.counts).score(None, data.counts)
+
+
+def test_stimulus_only_bernoulli_model_matches_scikit_learn_logistic_regression():
+    """Bernoulli (logistic) neuron: LogisticRegression minimises C * sum(log loss) + |w|^2 / 2, so ridge = 1 / C."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 2))
+    y = (rng.random(3000) < 1 / (1 + np.exp(1.0 - X @ np.array([0.8, -0.5])))).astype(int)
+    glm = PopulationGLM(observation="bernoulli", stimulus_basis="identity", stimulus_window=1, history_basis_size=0,
+                        ridge=4.0).fit(X, y)
+    reference = LogisticRegression(C=1 / 4.0, solver="newton-cholesky", tol=1e-12, max_iter=500).fit(X, y)
+    np.testing.assert_allclose(glm.coef_, reference.coef_[0], rtol=1e-6)
+    np.testing.assert_allclose(glm.intercept_, reference.intercept_[0], rtol=1e-6)
+    np.testing.assert_allclose(glm.predict(X), reference.predict_proba(X)[:, 1], rtol=1e-6)
