@@ -96,8 +96,9 @@ def segment_starts(n_rows: int, time_index=None, trial=None) -> tuple[int, ...] 
     new[:1] = True
     if time_index is not None:
         index = finite_array("time_index", time_index, shape=(n_rows,), dtype=None)
-        if index.dtype.kind not in "iu" and not np.all(index == np.round(index)):
-            raise ValueError("time_index must hold integer bin indices (the bin of every row in the recording).")
+        if index.dtype.kind not in "iuf" or (index.dtype.kind == "f" and not np.all(index == np.round(index))):
+            raise ValueError(f"time_index must hold integer bin indices (the bin of every row in the recording, e.g. "
+                             f"np.arange(T)), got dtype {index.dtype}.")
         new[1:] |= np.diff(index) != 1
     if trial is not None:
         labels = np.asarray(trial)

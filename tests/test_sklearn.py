@@ -230,3 +230,17 @@ def test_stimulus_only_bernoulli_model_matches_scikit_learn_logistic_regression(
     np.testing.assert_allclose(glm.coef_, reference.coef_[0], rtol=1e-6)
     np.testing.assert_allclose(glm.intercept_, reference.intercept_[0], rtol=1e-6)
     np.testing.assert_allclose(glm.predict(X), reference.predict_proba(X)[:, 1], rtol=1e-6)
+
+
+def test_segment_starts_restart_at_jumps_and_trial_changes():
+    from probsnn.sklearn import segment_starts
+
+    assert segment_starts(6) is None
+    assert segment_starts(6, time_index=[0, 1, 2, 5, 6, 7]) == (0, 3)
+    assert segment_starts(6, time_index=[0, 1, 2, 3, 4, 5], trial=[0, 0, 1, 1, 1, 2]) == (0, 2, 5)
+    with pytest.raises(ValueError, match="time_index"):
+        segment_starts(3, time_index=[0.0, 1.5, 2.0])
+    with pytest.raises(ValueError, match="time_index"):
+        segment_starts(2, time_index=[True, False])
+    with pytest.raises(ValueError, match="trial"):
+        segment_starts(3, trial=[0, 1])
