@@ -1,0 +1,267 @@
+r"""The dispersion of an observation model, estimated with the weights of a GLM network.
+
+Three laws of :mod:`probsnn.neurons.observation` carry a dispersion that :func:`~probsnn.fit_map` keeps fixed:
+the negative binomial's :math:`\alpha` (variance :math:`\mu + \alpha\mu^2`), the Gamma's :math:`\phi` (variance
+:math:`\phi\mu^2`) and the Gaussian's variance :math:`\sigma^2`. :func:`fit_dispersion` estimates one per
+neuron, the way statsmodels does by default:
+
+* **negative binomial**, by maximum likelihood jointly with the weights (statsmodels'
+  ``discrete_model.NegativeBinomial``; Cameron & Trivedi 2013, sec. 3.3): per neuron, the negative
+  log-likelihood (plus the prior's penalty) in :math:`(w_i, \log\alpha_i)` is minimised by SciPy's
+  ``trust-exact`` Newton method with the exact gradient and Hessian from JAX, and the standard errors of
+  :math:`w_i` and :math:`\alpha_i` come from the inverse of that joint Hessian;
+* **Gamma and Gaussian**, by Pearson's moment estimate (statsmodels ``GLM``'s default ``scale="X2"``;
+  McCullagh & Nelder 1989, sec. 8.3)
+
+  .. math::
+      \hat\phi_i = \frac{1}{n_i - p_i} \sum_t m_{t,i} \frac{(y_{t,i} - \hat\mu_{t,i})^2}{V(\hat\mu_{t,i})},
+
+  with :math:`V(\mu) = \mu^2` (Gamma) or 1 (Gaussian: the residual variance :math:`\mathrm{RSS}/(n - p)`),
+  :math:`n_i` the bins in the likelihood and :math:`p_i` the free weights. Without a prior the weights do not
+  depend on :math:`\phi`; with one, fit and estimate alternate until :math:`\phi` settles.
+
+Either way the weights are then refitted by :func:`~probsnn.fit_map` at the estimated dispersion (warm-started),
+so the result's ``fit`` carries the Laplace covariance at that dispersion: for Gamma and Gaussian the
+statsmodels standard errors (scaled by the dispersion).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_int, positive_float
+from ..data import SpikeData
+from ..diagnostics import ConvergenceWarning
+from ..models.priors import GaussianPrior
+from ..neurons.glm import GLMNetwork, GLMParams, weighted
+from ..neurons.observation import (
+    GammaObservation,
+    GaussianObservation,
+    NegativeBinomialObservation,
+    negative_binomial_log_prob,
+)
+from .map import MAPResult, _check_prior, fit_map
+
+__all__ = ["fit_dispersion", "DispersionResult"]
+
+#: Below this maximum-likelihood alpha the counts show no overdispersion: the negative binomial is Poisson.
+POISSON_LIMIT = 1e-8
+
+
+@dataclass
+class DispersionResult:
+    """Result of :func:`fit_dispersion`.
+
+    Attributes
+    ----------
+    net : GLMNetwork
+        A copy of the network whose observation model holds the estimated dispersions (one per neuron).
+    fit : MAPResult
+        :func:`~probsnn.fit_map` of ``net`` at the estimated dispersion: weights, log-likelihood, and the Laplace
+        covariance *given* the dispersion.
+    dispersion : ndarray (N,)
+        :math:`\\hat\\alpha` (negative binomial), :math:`\\hat\\phi` (Gamma) or :math:`\\hat\\sigma^2` (Gaussian).
+    dispersion_standard_error : ndarray (N,)
+        From the joint Hessian (negative binomial); NaN for the moment estimates.
+    standard_errors : GLMParams
+        Of the weights, allowing for the estimated dispersion: from the joint inverse Hessian of
+        :math:`(w, \\alpha)` (negative binomial; statsmodels ``NegativeBinomial``'s ``bse``), else
+        ``fit.standard_errors`` (statsmodels ``GLM``'s ``bse``, which condition on the scale too).
+    method : str
+        ``"maximum likelihood"`` or ``"pearson"``.
+    n_iterations : ndarray of int (N,)
+        Joint Newton iterations (negative binomial) or fit/estimate rounds (Pearson) per neuron.
+    """
+
+    net: GLMNetwork
+    fit: MAPResult
+    dispersion: np.ndarray
+    dispersion_standard_error: np.ndarray
+    standard_errors: GLMParams
+    method: str
+    n_iterations: np.ndarray
+
+    @property
+    def params(self) -> GLMParams:
+        return self.fit.params
+
+
+def _with_observation(net: GLMNetwork, observation) -> GLMNetwork:
+    """A shallow copy of ``net`` with another observation model (cached compiled functions dropped)."""
+    out = copy.copy(net)
+    for name in [k for k in vars(out) if isinstance(getattr(type(out), k, None), cached_property)]:
+        del out.__dict__[name]
+    out.observation = observation
+    return out
+
+
+@jax.jit
+def _negative_binomial_objective(theta, design, counts, weight, precision, pinned):
+    """Negative log-likelihood of one neuron in ``theta = (w, log alpha)`` plus the penalty ``w P w / 2``;
+    ``pinned`` (1 on masked features) holds absent weights at 0 with unit curvature."""
+    w, log_alpha = theta[:-1], theta[-1]
+    terms = negative_binomial_log_prob(counts, design @ w, jnp.exp(log_alpha))
+    return -jnp.sum(weighted(terms, weight)) + 0.5 * w @ precision @ w + 0.5 * jnp.sum(pinned * w**2)
+
+
+_objective_gradient = jax.jit(jax.grad(_negative_binomial_objective))
+_objective_hessian = jax.jit(jax.hessian(_negative_binomial_objective))
+
+
+def _starting_dispersion(data: SpikeData, weight) -> np.ndarray:
+    """Moment estimate of alpha of a homogeneous NB, ``(var - mean) / mean^2``, where it is positive; 0.1 (a
+    mild overdispersion, only a starting point) elsewhere."""
+    counts = data.counts.astype(np.float64)
+    w = np.ones_like(counts) if weight is None else weight
+    n = w.sum(axis=0)
+    mean = (w * counts).sum(axis=0) / n
+    var = (w * (counts - mean) ** 2).sum(axis=0) / n
+    alpha = (var - mean) / mean**2
+    return np.where(alpha > 1e-3, alpha, 0.1)
+
+
+def _negative_binomial(net, data, prior, design, tol, max_iter, progress):
+    from scipy.optimize import minimize
+
+    weight_np = net.likelihood_weight(data)
+    start = _starting_dispersion(data, weight_np)
+    net0 = _with_observation(net, NegativeBinomialObservation(tuple(start)))
+    fit0 = fit_map(net0, data, prior=prior, design=design, progress=progress, warn=False)
+    design = jnp.asarray(net.design_matrix(data) if design is None else design, jnp.float64)
+    counts = jnp.asarray(data.counts, jnp.float64)
+    precision = _check_prior(prior, net)
+    mask = np.asarray(net.feature_mask)
+    weights0 = np.asarray(net.flatten(fit0.params), np.float64)
+    n, f = weights0.shape
+    alpha, alpha_se = np.empty(n), np.empty(n)
+    weights, joint_se = np.empty((n, f)), np.zeros((n, f))
+    n_iterations = np.zeros(n, int)
+    for i in range(n):
+        args = (design, counts[:, i], None if weight_np is None else jnp.asarray(weight_np[:, i]),
+                jnp.asarray(precision[i] if precision.ndim == 3 else precision),
+                jnp.asarray(~mask[i], jnp.float64))
+        theta0 = np.append(weights0[i] * mask[i], np.log(start[i]))
+        result = minimize(lambda t: float(_negative_binomial_objective(jnp.asarray(t), *args)), theta0,
+                          jac=lambda t: np.asarray(_objective_gradient(jnp.asarray(t), *args)),
+                          hess=lambda t: np.asarray(_objective_hessian(jnp.asarray(t), *args)),
+                          method="trust-exact", options=dict(gtol=tol, maxiter=max_iter))
+        n_iterations[i] = result.nit
+        if not result.success:
+            warnings.warn(f"fit_dispersion: the joint Newton fit of neuron {net.neuron_names[i]!r} did not "
+                          f"converge ({result.message}); its dispersion is unreliable.", ConvergenceWarning,
+                          stacklevel=3)
+        weights[i], alpha[i] = result.x[:-1] * mask[i], np.exp(result.x[-1])
+        hessian = np.asarray(_objective_hessian(jnp.asarray(result.x), *args))
+        free = np.append(np.flatnonzero(mask[i]), f)
+        covariance = np.linalg.inv(hessian[np.ix_(free, free)])
+        se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
+        joint_se[i, free[:-1]] = se[:-1]
+        alpha_se[i] = alpha[i] * se[-1]  # delta method: d alpha = alpha d log(alpha)
+    if np.any(alpha < POISSON_LIMIT):
+        bad = [net.neuron_names[i] for i in np.flatnonzero(alpha < POISSON_LIMIT)]
+        warnings.warn(f"fit_dispersion: neuron(s) {bad} show no overdispersion (maximum-likelihood alpha below "
+                      f"{POISSON_LIMIT:g}, at the Poisson limit); fit them with observation='poisson'.",
+                      ConvergenceWarning, stacklevel=3)
+    fitted = _with_observation(net, NegativeBinomialObservation(tuple(alpha)))
+    fit = fit_map(fitted, data, prior=prior, init=net.unflatten(jnp.asarray(weights)), design=design,
+                  progress=progress)
+    return DispersionResult(fitted, fit, alpha, alpha_se, net.unflatten(jnp.asarray(joint_se)),
+                            "maximum likelihood", n_iterations)
+
+
+def pearson_dispersion(net: GLMNetwork, data: SpikeData, params: GLMParams, design=None) -> np.ndarray:
+    r"""Pearson's :math:`\chi^2/(n_i - p_i)` per neuron for a Gamma or Gaussian network at ``params`` (see the
+    module docstring)."""
+    law = net.observation
+    mean = np.asarray(law.mean(net.potential(params, data, design)), np.float64)
+    weight = net.likelihood_weight(data)
+    weight = np.ones_like(mean) if weight is None else weight
+    chi2 = (weight * (data.counts - mean) ** 2 / np.asarray(law.unit_variance(mean))).sum(axis=0)
+    dof = weight.sum(axis=0) - np.asarray(net.feature_mask).sum(axis=1)
+    if np.any(dof <= 0):
+        i = int(np.argmax(dof <= 0))
+        raise ValueError(f"neuron {net.neuron_names[i]!r} has {int(weight[:, i].sum())} bins in the likelihood "
+                         f"for {int(net.feature_mask[i].sum())} weights: no degrees of freedom are left to "
+                         "estimate the dispersion; use more data or fewer features.")
+    return chi2 / dof
+
+
+def _pearson(net, data, prior, design, tol, max_iter, progress):
+    design = net.design_matrix(data) if design is None else design
+    current, fit, dispersion = net, None, None
+    n_rounds = 0
+    for n_rounds in range(1, max_iter + 1):
+        fit = fit_map(current, data, prior=prior, design=design, progress=progress,
+                      init=None if fit is None else fit.params)
+        new = pearson_dispersion(current, data, fit.params, design)
+        settled = dispersion is not None and np.all(np.abs(new - dispersion) <= tol * new)
+        dispersion = new
+        current = _with_observation(net, net.observation.with_dispersion(tuple(dispersion)))
+        if settled or (prior is None and n_rounds == 1):
+            break
+    else:
+        warnings.warn(f"fit_dispersion: the dispersion did not settle in {max_iter} rounds of fit and estimate.",
+                      ConvergenceWarning, stacklevel=3)
+    fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
+    return DispersionResult(current, fit, dispersion, np.full(net.n_neurons, np.nan), fit.standard_errors,
+                            "pearson", np.full(net.n_neurons, n_rounds))
+
+
+def fit_dispersion(net: GLMNetwork, data: SpikeData, prior: GaussianPrior | list | None = None, *,
+                   design=None, tol: float = 1e-10, max_iter: int = 100,
+                   progress: bool | None = None) -> DispersionResult:
+    r"""Estimate each neuron's dispersion with its weights, for a negative binomial, Gamma or Gaussian network.
+
+    Negative binomial :math:`\alpha` by joint maximum likelihood, Gamma :math:`\phi` and Gaussian
+    :math:`\sigma^2` by Pearson's :math:`\chi^2/(n - p)` (see :mod:`probsnn.inference.dispersion`); then
+    :func:`~probsnn.fit_map` at the estimate. Runs in float64 (inside ``jax.enable_x64``).
+
+    Parameters
+    ----------
+    net : GLMNetwork
+        Its observation is a :class:`~probsnn.NegativeBinomialObservation`, :class:`~probsnn.GammaObservation`
+        or :class:`~probsnn.GaussianObservation`; the dispersion it holds is ignored (negative binomial) or
+        only the first guess (Gamma and Gaussian with a prior).
+    data : SpikeData or ContinuousData
+    prior : GaussianPrior or list of GaussianPrior, optional
+        As for :func:`~probsnn.fit_map` (its penalty is part of the joint objective).
+    design : array, optional
+        A precomputed ``net.design_matrix(data)``.
+    tol : float
+        Negative binomial: the gradient norm at which the joint Newton method stops; Pearson with a prior: the
+        relative change of the dispersion at which the alternation stops.
+    max_iter : int
+        Joint Newton iterations per neuron, or fit/estimate rounds.
+    progress : bool, optional
+        Progress bars of :func:`~probsnn.fit_map`.
+
+    Returns
+    -------
+    DispersionResult
+
+    Raises
+    ------
+    TypeError
+        When the network's observation has no dispersion (Poisson, Bernoulli).
+    """
+    laws = (NegativeBinomialObservation, GammaObservation, GaussianObservation)
+    if not isinstance(net, GLMNetwork):
+        raise TypeError(f"net must be a probsnn.GLMNetwork, got {type(net).__name__}.")
+    if not isinstance(net.observation, laws):
+        raise TypeError(f"fit_dispersion estimates the dispersion of a negative binomial, Gamma or Gaussian "
+                        f"network, but net's observation is {net.observation.name!r}, which has none; build the "
+                        "network with observation='negative_binomial', 'gamma' or 'gaussian'.")
+    net.check_data(data, design=design)
+    tol = positive_float("tol", tol)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    solve = _negative_binomial if isinstance(net.observation, NegativeBinomialObservation) else _pearson
+    with jax.enable_x64(True):
+        if design is not None:
+            design = jnp.asarray(np.asarray(design), jnp.float64)
+        return solve(net, data, prior, design, tol, max_iter, progress)
