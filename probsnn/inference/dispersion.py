@@ -27,6 +27,7 @@ statsmodels standard errors (scaled by the dispersion).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,7 +47,7 @@ from ..neurons.observation import (
     NegativeBinomialObservation,
     negative_binomial_log_prob,
 )
-from .map import MAPResult, _check_prior, fit_map
+from .map import MAPResult, _check_prior, _initial_weights, fit_map
 
 __all__ = ["fit_dispersion", "DispersionResult"]
 
@@ -102,12 +103,14 @@ def _with_observation(net: GLMNetwork, observation) -> GLMNetwork:
 
 
 @jax.jit
-def _negative_binomial_objective(theta, design, counts, weight, precision, pinned):
-    """Negative log-likelihood of one neuron in ``theta = (w, log alpha)`` plus the penalty ``w P w / 2``;
-    ``pinned`` (1 on masked features) holds absent weights at 0 with unit curvature."""
+def _negative_binomial_objective(theta, design, counts, weight, precision, pinned, n_bins):
+    """Negative log-likelihood of one neuron in ``theta = (w, log alpha)`` plus the penalty ``w P w / 2``, per bin
+    of the likelihood (``n_bins``: a scale at which SciPy's tolerances are relative); ``pinned`` (1 on masked
+    features) holds absent weights at 0."""
     w, log_alpha = theta[:-1], theta[-1]
     terms = negative_binomial_log_prob(counts, design @ w, jnp.exp(log_alpha))
-    return -jnp.sum(weighted(terms, weight)) + 0.5 * w @ precision @ w + 0.5 * jnp.sum(pinned * w**2)
+    total = -jnp.sum(weighted(terms, weight)) + 0.5 * w @ precision @ w + 0.5 * jnp.sum(pinned * w**2)
+    return total / n_bins
 
 
 _objective_gradient = jax.jit(jax.grad(_negative_binomial_objective))
@@ -131,13 +134,11 @@ def _negative_binomial(net, data, prior, design, tol, max_iter, progress):
 
     weight_np = net.likelihood_weight(data)
     start = _starting_dispersion(data, weight_np)
-    net0 = _with_observation(net, NegativeBinomialObservation(tuple(start)))
-    fit0 = fit_map(net0, data, prior=prior, design=design, progress=progress, warn=False)
     design = jnp.asarray(net.design_matrix(data) if design is None else design, jnp.float64)
     counts = jnp.asarray(data.counts, jnp.float64)
     precision = _check_prior(prior, net)
     mask = np.asarray(net.feature_mask)
-    weights0 = np.asarray(net.flatten(fit0.params), np.float64)
+    weights0 = _initial_weights(net, data, precision, weight_np)  # the homogeneous model: bias log(mean)
     n, f = weights0.shape
     alpha, alpha_se = np.empty(n), np.empty(n)
     weights, joint_se = np.empty((n, f)), np.zeros((n, f))
@@ -145,8 +146,9 @@ def _negative_binomial(net, data, prior, design, tol, max_iter, progress):
     for i in range(n):
         args = (design, counts[:, i], None if weight_np is None else jnp.asarray(weight_np[:, i]),
                 jnp.asarray(precision[i] if precision.ndim == 3 else precision),
-                jnp.asarray(~mask[i], jnp.float64))
-        theta0 = np.append(weights0[i] * mask[i], np.log(start[i]))
+                jnp.asarray(~mask[i], jnp.float64),
+                float(data.n_bins if weight_np is None else weight_np[:, i].sum()))
+        theta0 = np.append(weights0[i], np.log(start[i]))
         result = minimize(lambda t: float(_negative_binomial_objective(jnp.asarray(t), *args)), theta0,
                           jac=lambda t: np.asarray(_objective_gradient(jnp.asarray(t), *args)),
                           hess=lambda t: np.asarray(_objective_hessian(jnp.asarray(t), *args)),
@@ -157,7 +159,7 @@ def _negative_binomial(net, data, prior, design, tol, max_iter, progress):
                           f"converge ({result.message}); its dispersion is unreliable.", ConvergenceWarning,
                           stacklevel=3)
         weights[i], alpha[i] = result.x[:-1] * mask[i], np.exp(result.x[-1])
-        hessian = np.asarray(_objective_hessian(jnp.asarray(result.x), *args))
+        hessian = np.asarray(_objective_hessian(jnp.asarray(result.x), *args)) * args[-1]
         free = np.append(np.flatnonzero(mask[i]), f)
         covariance = np.linalg.inv(hessian[np.ix_(free, free)])
         se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
@@ -192,6 +194,20 @@ def pearson_dispersion(net: GLMNetwork, data: SpikeData, params: GLMParams, desi
     return chi2 / dof
 
 
+def _rescaled(fit: MAPResult, net: GLMNetwork, data, design, old, new) -> MAPResult:
+    """``fit`` (maximum likelihood, no prior) moved to dispersion ``new``: the weights do not change, the
+    curvature scales as ``1 / dispersion`` (covariance and Newton decrement by ``new / old`` and ``old / new``),
+    and the log-likelihood is evaluated under the new law. Exact, and it saves a second compiled fit."""
+    ratio = np.asarray(new) / np.asarray(old)
+    loglik = np.asarray(net.log_likelihood(fit.params, data, per="neuron", design=design), np.float64)
+    return dataclasses.replace(
+        fit, log_likelihood=float(loglik.sum()), log_likelihood_per_neuron=loglik, log_posterior_per_neuron=loglik,
+        newton_decrement=np.asarray(fit.newton_decrement) / ratio, covariance=fit.covariance * ratio[:, None, None],
+        standard_errors=GLMParams(*(jnp.asarray(s) * jnp.asarray(np.sqrt(ratio)).reshape((-1,) + (1,) * (s.ndim - 1))
+                                    for s in fit.standard_errors)),
+    )
+
+
 def _pearson(net, data, prior, design, tol, max_iter, progress):
     design = net.design_matrix(data) if design is None else design
     current, fit, dispersion = net, None, None
@@ -201,14 +217,19 @@ def _pearson(net, data, prior, design, tol, max_iter, progress):
                       init=None if fit is None else fit.params)
         new = pearson_dispersion(current, data, fit.params, design)
         settled = dispersion is not None and np.all(np.abs(new - dispersion) <= tol * new)
+        used = np.broadcast_to(current.observation.dispersion, new.shape)
         dispersion = new
         current = _with_observation(net, net.observation.with_dispersion(tuple(dispersion)))
-        if settled or (prior is None and n_rounds == 1):
+        if prior is None:  # the weights do not depend on the dispersion: rescale, no second fit
+            fit = _rescaled(fit, current, data, design, used, dispersion)
+            break
+        if settled:
+            fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
             break
     else:
         warnings.warn(f"fit_dispersion: the dispersion did not settle in {max_iter} rounds of fit and estimate.",
                       ConvergenceWarning, stacklevel=3)
-    fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
+        fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
     return DispersionResult(current, fit, dispersion, np.full(net.n_neurons, np.nan), fit.standard_errors,
                             "pearson", np.full(net.n_neurons, n_rounds))
 
