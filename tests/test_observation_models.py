@@ -192,3 +192,16 @@ def test_continuous_data_and_the_laws_refuse_what_they_cannot_hold():
     with pytest.raises(ValueError, match="variance"):
         make_observation("gaussian", dispersion=0.0)
     assert make_observation("gamma", dispersion=0.3) == ps.GammaObservation(0.3)
+
+
+def test_gaussian_autoregression_simulates_continuous_data_and_fits_by_least_squares():
+    net = ps.GLMNetwork(1, history_basis=ps.basis.identity(1), observation="gaussian")
+    params = ps.GLMParams(jnp.zeros((1, 0, 0)), jnp.full((1, 1, 1), 0.6), jnp.array([0.2]))
+    data = net.simulate_data(params, jax.random.PRNGKey(1), n_steps=N_BINS, dt=0.01)
+    assert isinstance(data, ps.ContinuousData)  # real values: SpikeData would refuse them
+    fit = ps.fit_map(net, data)
+    y = data.values[:, 0]
+    lagged = np.column_stack([np.concatenate([[0.0], y[:-1]]), np.ones(N_BINS)])  # zero past before bin 0
+    weights, *_ = np.linalg.lstsq(lagged, y, rcond=None)
+    np.testing.assert_allclose([fit.params.coupling_weights[0, 0, 0], fit.params.bias[0]], weights, rtol=0,
+                               atol=1e-9)

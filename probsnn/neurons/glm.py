@@ -67,7 +67,7 @@ from .._checks import (
     trial_restarts,
 )
 from ..basis import Basis, causal_convolve
-from ..data import MAX_COUNT_PER_BIN, SpikeData
+from ..data import MAX_COUNT_PER_BIN, ContinuousData, SpikeData
 from .observation import make_observation
 
 __all__ = ["GLMParams", "GLMState", "StepInput", "StepOutput", "GLMNetwork", "LatentGLMNetwork"]
@@ -794,7 +794,8 @@ class GLMNetwork:
 
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
                       dt: float = 0.001, trial_starts=None) -> SpikeData:
-        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus and ``trial_starts`` attached).
+        """:meth:`simulate` wrapped as :class:`SpikeData` (a :class:`ContinuousData` for a continuous observation
+        model), with the stimulus and ``trial_starts`` attached.
 
         Raises
         ------
@@ -805,7 +806,8 @@ class GLMNetwork:
         explosion = self._explosion(spikes, potentials)
         if explosion:
             raise ValueError(explosion)
-        return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names,
+        container = SpikeData if self.observation.discrete else ContinuousData  # Gamma, Gaussian: real values
+        return container(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names,
                          trial_starts=trial_starts)
 
 

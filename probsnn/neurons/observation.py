@@ -67,6 +67,8 @@ class PoissonObservation:
 
     link: str = "exp"
     name = "poisson"
+    #: Counts (:class:`~probsnn.SpikeData`) or continuous values (:class:`~probsnn.ContinuousData`)
+    discrete = True
     mean_bounds = (0.0, math.inf)
 
     def __post_init__(self):
@@ -136,6 +138,7 @@ class BernoulliObservation:
 
     temperature: float = 1.0
     name = "bernoulli"
+    discrete = True
     mean_bounds = (0.0, 1.0)
 
     def __post_init__(self):
@@ -281,6 +284,7 @@ class NegativeBinomialObservation:
 
     dispersion: float | tuple = 1.0
     name = "negative_binomial"
+    discrete = True
     mean_bounds = (0.0, math.inf)
 
     def __post_init__(self):
@@ -359,6 +363,7 @@ class GammaObservation:
 
     dispersion: float | tuple = 1.0
     name = "gamma"
+    discrete = False
     mean_bounds = (0.0, math.inf)
     #: A continuous response has no count to overflow; only non-finite values mark a runaway simulation.
     safe_potential_bound = math.inf
@@ -451,6 +456,7 @@ class GaussianObservation:
 
     variance: float | tuple = 1.0
     name = "gaussian"
+    discrete = False
     mean_bounds = (-math.inf, math.inf)
     #: A continuous response has no count to overflow; only non-finite values mark a runaway simulation.
     safe_potential_bound = math.inf
