@@ -262,8 +262,26 @@ def negative_binomial_log_prob(counts, potential, dispersion):
             + gammaln(counts + 1.0 / dispersion) - gammaln(1.0 / dispersion) - gammaln(counts + 1.0))
 
 
+class _LogLinkDispersion:
+    """What the negative binomial and Gamma laws share: a validated ``dispersion`` field and the log link."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "dispersion", _check_dispersion("dispersion", self.dispersion))
+
+    def with_dispersion(self, dispersion):
+        """The same law with another dispersion."""
+        return type(self)(dispersion)
+
+    def mean(self, potential):
+        return jnp.exp(potential)
+
+    def inverse_link(self, mean):
+        """``log(mean)``."""
+        return np.log(np.asarray(mean, dtype=np.float64))
+
+
 @dataclass(frozen=True)
-class NegativeBinomialObservation:
+class NegativeBinomialObservation(_LogLinkDispersion):
     r"""Overdispersed spike counts: the negative binomial NB2 law with mean :math:`\mu = e^{u}` and variance
     :math:`\mu + \alpha\mu^2` (Cameron & Trivedi 2013, ch. 3), a Gamma-Poisson mixture.
 
@@ -287,24 +305,11 @@ class NegativeBinomialObservation:
     discrete = True
     mean_bounds = (0.0, math.inf)
 
-    def __post_init__(self):
-        object.__setattr__(self, "dispersion", _check_dispersion("dispersion", self.dispersion))
-
-    def with_dispersion(self, dispersion) -> "NegativeBinomialObservation":
-        """The same law with another dispersion."""
-        return NegativeBinomialObservation(dispersion)
-
-    def mean(self, potential):
-        return jnp.exp(potential)
 
     @property
     def safe_potential_bound(self) -> float:
         """``log(2**24)``: above it the mean count exceeds ``MAX_COUNT_PER_BIN`` (see :class:`PoissonObservation`)."""
         return float(self.inverse_link(float(MAX_COUNT_PER_BIN)))
-
-    def inverse_link(self, mean):
-        """``log(mean)``."""
-        return np.log(np.asarray(mean, dtype=np.float64))
 
     def log_prob(self, counts, potential):
         return negative_binomial_log_prob(counts, potential, _as_array(self.dispersion, potential.dtype))
@@ -342,7 +347,7 @@ class NegativeBinomialObservation:
 
 
 @dataclass(frozen=True)
-class GammaObservation:
+class GammaObservation(_LogLinkDispersion):
     r"""Positive continuous responses with mean :math:`\mu = e^{u}` and variance :math:`\phi\mu^2` (a Gamma law of
     shape :math:`\nu = 1/\phi`; McCullagh & Nelder 1989, ch. 8).
 
@@ -368,23 +373,10 @@ class GammaObservation:
     #: A continuous response has no count to overflow; only non-finite values mark a runaway simulation.
     safe_potential_bound = math.inf
 
-    def __post_init__(self):
-        object.__setattr__(self, "dispersion", _check_dispersion("dispersion", self.dispersion))
-
-    def with_dispersion(self, dispersion) -> "GammaObservation":
-        """The same law with another dispersion."""
-        return GammaObservation(dispersion)
-
-    def mean(self, potential):
-        return jnp.exp(potential)
 
     def unit_variance(self, mean):
         r"""The variance function :math:`V(\mu) = \mu^2` (variance :math:`\phi V(\mu)`)."""
         return mean**2
-
-    def inverse_link(self, mean):
-        """``log(mean)``."""
-        return np.log(np.asarray(mean, dtype=np.float64))
 
     def log_prob(self, counts, potential):
         """``log p``; ``-inf`` where a value is not positive."""
