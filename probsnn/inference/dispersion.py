@@ -49,7 +49,7 @@ from ..neurons.observation import (
 )
 from .map import MAPResult, _check_prior, _initial_weights, fit_map
 
-__all__ = ["fit_dispersion", "DispersionResult"]
+__all__ = ["fit_dispersion", "DispersionResult", "pearson_dispersion"]
 
 #: Below this maximum-likelihood alpha the counts show no overdispersion: the negative binomial is Poisson.
 POISSON_LIMIT = 1e-8
@@ -160,23 +160,29 @@ def _negative_binomial(net, data, prior, design, tol, max_iter, progress):
         gradient = np.asarray(_objective_gradient(jnp.asarray(result.x), *args)) * args[-1]
         hessian = np.asarray(_objective_hessian(jnp.asarray(result.x), *args)) * args[-1]
         free = np.append(np.flatnonzero(mask[i]), f)
-        covariance = np.linalg.inv(hessian[np.ix_(free, free)])
+        try:
+            covariance = np.linalg.inv(hessian[np.ix_(free, free)])
+        except np.linalg.LinAlgError:  # flat in log(alpha) at the Poisson limit: no standard errors
+            covariance = np.full((free.size, free.size), np.nan)
         # converged: SciPy's gradient test, or (where its trust region stalls on rounding at the optimum) the
         # Newton decrement g^T H^-1 g / 2 below fit_map's float64 tolerance, in nats
         decrement = 0.5 * gradient[free] @ covariance @ gradient[free]
-        if not (result.success or decrement <= NEWTON_DECREMENT_TOL):
+        if not (result.success or decrement <= NEWTON_DECREMENT_TOL or alpha[i] < POISSON_LIMIT):
             warnings.warn(f"fit_dispersion: the joint Newton fit of neuron {net.neuron_names[i]!r} did not "
                           f"converge ({result.message}; Newton decrement {decrement:.3g} nats); its dispersion is "
-                          "unreliable.", ConvergenceWarning, stacklevel=3)
-        se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
+                          "unreliable." + (f" alpha = {alpha[i]:.3g} is heading to 0: the counts are not "
+                                           "overdispersed, fit them with observation='poisson'."
+                                           if alpha[i] < 1e-3 else ""), ConvergenceWarning, stacklevel=3)
+        se = np.sqrt(np.where(np.diag(covariance) >= 0, np.diag(covariance), np.nan))
         joint_se[i, free[:-1]] = se[:-1]
         alpha_se[i] = alpha[i] * se[-1]  # delta method: d alpha = alpha d log(alpha)
     if np.any(alpha < POISSON_LIMIT):
         bad = [net.neuron_names[i] for i in np.flatnonzero(alpha < POISSON_LIMIT)]
         warnings.warn(f"fit_dispersion: neuron(s) {bad} show no overdispersion (maximum-likelihood alpha below "
-                      f"{POISSON_LIMIT:g}, at the Poisson limit); fit them with observation='poisson'.",
-                      ConvergenceWarning, stacklevel=3)
-    fitted = _with_observation(net, NegativeBinomialObservation(tuple(alpha)))
+                      f"{POISSON_LIMIT:g}, at the Poisson limit; no standard error for it); fit them with "
+                      "observation='poisson'.", ConvergenceWarning, stacklevel=3)
+    # an alpha that underflowed to 0 is kept as the smallest positive float in the law (the warning says why)
+    fitted = _with_observation(net, NegativeBinomialObservation(tuple(np.maximum(alpha, np.finfo(float).tiny))))
     fit = fit_map(fitted, data, prior=prior, init=net.unflatten(jnp.asarray(weights)), design=design,
                   progress=progress)
     return DispersionResult(fitted, fit, alpha, alpha_se, net.unflatten(jnp.asarray(joint_se)),
