@@ -18,11 +18,13 @@ neuron, the way statsmodels does by default:
 
   with :math:`V(\mu) = \mu^2` (Gamma) or 1 (Gaussian: the residual variance :math:`\mathrm{RSS}/(n - p)`),
   :math:`n_i` the bins in the likelihood and :math:`p_i` the free weights. Without a prior the weights do not
-  depend on :math:`\phi`; with one, fit and estimate alternate until :math:`\phi` settles.
+  depend on :math:`\phi`; with one, fit and estimate alternate until :math:`\phi` settles (a fixed point:
+  the weights maximise the posterior at :math:`\hat\phi`, and :math:`\hat\phi` is Pearson's estimate at them).
 
-Either way the weights are then refitted by :func:`~probsnn.fit_map` at the estimated dispersion (warm-started),
-so the result's ``fit`` carries the Laplace covariance at that dispersion: for Gamma and Gaussian the
-statsmodels standard errors (scaled by the dispersion).
+For the negative binomial the weights are then refitted by :func:`~probsnn.fit_map` at the estimated
+dispersion (warm-started); for Gamma and Gaussian the fit at dispersion 1 is moved to the estimate exactly
+(covariance times :math:`\hat\phi`). Either way the result's ``fit`` carries the Laplace covariance at the
+estimated dispersion: for Gamma and Gaussian the statsmodels standard errors (scaled by the dispersion).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from ..neurons.observation import (
     NegativeBinomialObservation,
     negative_binomial_log_prob,
 )
+from .laplace import _MatrixPrior
 from .map import MAPResult, _check_prior, _initial_weights, fit_map
 
 __all__ = ["fit_dispersion", "DispersionResult", "pearson_dispersion"]
@@ -206,44 +209,51 @@ def pearson_dispersion(net: GLMNetwork, data: SpikeData, params: GLMParams, desi
     return chi2 / dof
 
 
-def _rescaled(fit: MAPResult, net: GLMNetwork, data, design, old, new) -> MAPResult:
-    """``fit`` (maximum likelihood, no prior) moved to dispersion ``new``: the weights do not change, the
-    curvature scales as ``1 / dispersion`` (covariance and Newton decrement by ``new / old`` and ``old / new``),
-    and the log-likelihood is evaluated under the new law. Exact, and it saves a second compiled fit."""
-    ratio = np.asarray(new) / np.asarray(old)
+def _rescaled(fit: MAPResult, net: GLMNetwork, data, design, dispersion, precision) -> MAPResult:
+    """A fit of the law at dispersion 1 with the prior precision ``dispersion * P`` moved to the law at
+    ``dispersion`` with precision ``P``: the same weights (the objective is the same up to the factor
+    ``1 / dispersion``), the covariance times ``dispersion`` and the Newton decrement divided by it, and the
+    log-likelihood evaluated under the new law."""
     loglik = np.asarray(net.log_likelihood(fit.params, data, per="neuron", design=design), np.float64)
+    flat = np.asarray(net.flatten(fit.params), np.float64)
+    penalty = 0.5 * np.einsum("nf,nfg,ng->n", flat, np.broadcast_to(precision, fit.covariance.shape), flat)
+    root = np.sqrt(dispersion)
     return dataclasses.replace(
-        fit, log_likelihood=float(loglik.sum()), log_likelihood_per_neuron=loglik, log_posterior_per_neuron=loglik,
-        newton_decrement=np.asarray(fit.newton_decrement) / ratio, covariance=fit.covariance * ratio[:, None, None],
-        standard_errors=GLMParams(*(jnp.asarray(s) * jnp.asarray(np.sqrt(ratio)).reshape((-1,) + (1,) * (s.ndim - 1))
-                                    for s in fit.standard_errors)),
+        fit, log_likelihood=float(loglik.sum()), log_likelihood_per_neuron=loglik,
+        log_posterior_per_neuron=loglik - penalty, newton_decrement=np.asarray(fit.newton_decrement) / dispersion,
+        covariance=fit.covariance * dispersion[:, None, None],
+        standard_errors=GLMParams(*(jnp.asarray(se) * jnp.asarray(root).reshape((-1,) + (1,) * (se.ndim - 1))
+                                    for se in fit.standard_errors)),
     )
 
 
 def _pearson(net, data, prior, design, tol, max_iter, progress):
+    """Pearson's estimate, alternating with the weights when there is a prior. At dispersion ``phi`` the
+    objective is ``(l_1(w) - phi w^T P w / 2) / phi`` with ``l_1`` the log-likelihood at dispersion 1, so every
+    round fits the law at dispersion 1 with the prior ``phi P``: one compiled fit serves all rounds."""
     design = net.design_matrix(data) if design is None else design
-    current, fit, dispersion = net, None, None
-    n_rounds = 0
+    n, f = net.n_neurons, net.n_features
+    precision = np.broadcast_to(_check_prior(prior, net), (n, f, f))
+    unit = _with_observation(net, net.observation.with_dispersion(1.0))
+    dispersion = np.broadcast_to(np.asarray(net.observation.dispersion, np.float64), (n,)).copy()
+    fit, n_rounds = None, 0
     for n_rounds in range(1, max_iter + 1):
-        fit = fit_map(current, data, prior=prior, design=design, progress=progress,
+        scaled = None if prior is None else _MatrixPrior(matrix=dispersion[:, None, None] * precision)
+        fit = fit_map(unit, data, prior=scaled, design=design, progress=progress,
                       init=None if fit is None else fit.params)
-        new = pearson_dispersion(current, data, fit.params, design)
-        settled = dispersion is not None and np.all(np.abs(new - dispersion) <= tol * new)
-        used = np.broadcast_to(current.observation.dispersion, new.shape)
+        new = pearson_dispersion(unit, data, fit.params, design)
+        settled = prior is None or np.all(np.abs(new - dispersion) <= tol * new)
         dispersion = new
-        current = _with_observation(net, net.observation.with_dispersion(tuple(dispersion)))
-        if prior is None:  # the weights do not depend on the dispersion: rescale, no second fit
-            fit = _rescaled(fit, current, data, design, used, dispersion)
-            break
-        if settled:
-            fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
+        if settled:  # without a prior the weights do not depend on the dispersion: one round
             break
     else:
-        warnings.warn(f"fit_dispersion: the dispersion did not settle in {max_iter} rounds of fit and estimate.",
-                      ConvergenceWarning, stacklevel=3)
-        fit = fit_map(current, data, prior=prior, design=design, progress=progress, init=fit.params)
-    return DispersionResult(current, fit, dispersion, np.full(net.n_neurons, np.nan), fit.standard_errors,
-                            "pearson", np.full(net.n_neurons, n_rounds))
+        warnings.warn(f"fit_dispersion: the dispersion did not settle in {max_iter} rounds of fit and estimate "
+                      "(relative change above tol); the last estimate is returned.", ConvergenceWarning,
+                      stacklevel=3)
+    current = _with_observation(net, net.observation.with_dispersion(tuple(dispersion)))
+    fit = _rescaled(fit, current, data, design, dispersion, precision)
+    return DispersionResult(current, fit, dispersion, np.full(n, np.nan), fit.standard_errors, "pearson",
+                            np.full(n, n_rounds))
 
 
 def fit_dispersion(net: GLMNetwork, data: SpikeData, prior: GaussianPrior | list | None = None, *,
