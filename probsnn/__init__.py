@@ -60,7 +60,7 @@ from .checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 
 # covariate bases: tuning curves to position, speed, head direction, phase
 from .covariates import CovariateBasis, bspline, covariate_design, cyclic_bspline, fourier, mspline
-from .data import SpikeData
+from .data import ContinuousData, SpikeData
 
 # diagnostics
 from .diagnostics import ConvergenceWarning, check_convergence, expected_calibration_error, negative_log_likelihood
@@ -76,6 +76,9 @@ from .hardware import PCMConfig, realise_weights
 
 # inference: deterministic networks
 from .inference.bptt import classification_loss, fit_bptt, membrane_cross_entropy, project_neuron_params, run_network
+
+# inference: dispersion of the negative binomial, Gamma and Gaussian laws
+from .inference.dispersion import DispersionResult, fit_dispersion
 from .inference.eprop import EpropParams, eprop_gradient, init_eprop
 
 # inference: batch and Bayesian
@@ -128,7 +131,14 @@ from .neurons.layers import (
     recurrent_layer,
 )
 from .neurons.lif import ALIFParams, LIFParams, alif_neuron, alif_params, lif_neuron, lif_params, lif_scan
-from .neurons.observation import BernoulliObservation, PoissonLogRate, PoissonObservation
+from .neurons.observation import (
+    BernoulliObservation,
+    GammaObservation,
+    GaussianObservation,
+    NegativeBinomialObservation,
+    PoissonLogRate,
+    PoissonObservation,
+)
 from .neurons.snu import ASNUParams, SNUParams, asnu_neuron, asnu_params, snu_neuron, snu_params
 from .plots import reliability_diagram
 from .streaming import StreamingPredictor
@@ -139,7 +149,7 @@ __all__ = [
     "fitfile", "hardware", "inference", "loaders", "models", "neurons", "nir", "plots", "regularisers", "streaming",
     "surrogates",
     # data and bases
-    "SpikeData", "Basis", "causal_convolve",
+    "SpikeData", "ContinuousData", "Basis", "causal_convolve",
     # covariate bases: tuning curves to position, speed, head direction, phase
     "CovariateBasis", "bspline", "mspline", "cyclic_bspline", "fourier", "covariate_design",
     # recordings from NWB, phy / Kilosort, neo and pynapple
@@ -150,7 +160,8 @@ __all__ = [
     "OneHotEncoder", "PopulationEncoder",
     # the GLM network
     "GLMNetwork", "GLMParams", "GLMState", "StepInput", "StepOutput", "LatentGLMNetwork",
-    "BernoulliObservation", "PoissonObservation", "PoissonLogRate",
+    "BernoulliObservation", "PoissonObservation", "PoissonLogRate", "NegativeBinomialObservation",
+    "GammaObservation", "GaussianObservation",
     # deterministic neurons and layers
     "Neuron", "LIFParams", "ALIFParams", "lif_neuron", "alif_neuron", "lif_params", "alif_params", "lif_scan",
     "SNUParams", "ASNUParams", "snu_neuron", "asnu_neuron", "snu_params", "asnu_params",
@@ -164,6 +175,7 @@ __all__ = [
     # inference: batch and Bayesian
     "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
     "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
+    "fit_dispersion", "DispersionResult",
     # fitted networks kept on disk
     "save_fit", "load_fit", "Fit", "FitFileError",
     # inference: online, sampling and control

@@ -28,7 +28,7 @@ from ._checks import (
     positive_scalar,
 )
 
-__all__ = ["SpikeData", "MAX_COUNT_PER_BIN", "SPIKE_TIME_TOLERANCE"]
+__all__ = ["SpikeData", "ContinuousData", "MAX_COUNT_PER_BIN", "SPIKE_TIME_TOLERANCE"]
 
 #: The largest spike count per bin :class:`SpikeData` accepts: ``2**24 = 16_777_216``, the largest integer from
 #: which every smaller one is exactly a float32 (JAX's default precision). Recorded counts are orders of
@@ -189,23 +189,7 @@ class SpikeData:
         if not np.issubdtype(counts.dtype, np.number) or np.issubdtype(counts.dtype, np.complexfloating):
             raise ValueError(f"counts must be real numbers (or a bool spike raster), got dtype {counts.dtype}.")
         _check_finite("counts", counts)
-        negative = counts < 0
-        if negative.any():
-            t, n = first_index(negative)
-            raise ValueError(f"counts must be >= 0; found {counts[t, n]} at bin {t}, neuron {n}.")
-        fractional = counts != np.round(counts)
-        if fractional.any():
-            t, n = first_index(fractional)
-            raise ValueError(f"counts must be whole numbers; found {counts[t, n]} at bin {t}, neuron {n}.")
-        too_large = counts > MAX_COUNT_PER_BIN
-        if too_large.any():
-            t, n = first_index(too_large)
-            raise ValueError(
-                f"counts must be at most MAX_COUNT_PER_BIN = 2**24 = {MAX_COUNT_PER_BIN} spikes per bin; found "
-                f"{counts[t, n]} at bin {t}, neuron {n}. Such a count is an overflow (e.g. the output of an "
-                "explosive, runaway network simulation), not a recording."
-            )
-        counts = counts.astype(np.float64) if np.issubdtype(counts.dtype, np.floating) else counts.astype(np.int64)
+        counts = self._check_values(counts)
 
         dt = positive_scalar("dt (bin width in seconds)", self.dt)
         t_start = _check_time("t_start", self.t_start)
@@ -237,6 +221,28 @@ class SpikeData:
         object.__setattr__(self, "t_start", t_start)
         object.__setattr__(self, "trial_starts", check_trial_starts("trial_starts", self.trial_starts, counts.shape[0]))
         object.__setattr__(self, "observed", _check_observed(self.observed, counts))
+
+    @staticmethod
+    def _check_values(counts: np.ndarray) -> np.ndarray:
+        """Spike counts: whole numbers in ``[0, MAX_COUNT_PER_BIN]``, stored as int64 (float64 when given as
+        floats). :class:`ContinuousData` overrides this to accept any finite real value."""
+        negative = counts < 0
+        if negative.any():
+            t, n = first_index(negative)
+            raise ValueError(f"counts must be >= 0; found {counts[t, n]} at bin {t}, neuron {n}.")
+        fractional = counts != np.round(counts)
+        if fractional.any():
+            t, n = first_index(fractional)
+            raise ValueError(f"counts must be whole numbers; found {counts[t, n]} at bin {t}, neuron {n}.")
+        too_large = counts > MAX_COUNT_PER_BIN
+        if too_large.any():
+            t, n = first_index(too_large)
+            raise ValueError(
+                f"counts must be at most MAX_COUNT_PER_BIN = 2**24 = {MAX_COUNT_PER_BIN} spikes per bin; found "
+                f"{counts[t, n]} at bin {t}, neuron {n}. Such a count is an overflow (e.g. the output of an "
+                "explosive, runaway network simulation), not a recording."
+            )
+        return counts.astype(np.float64) if np.issubdtype(counts.dtype, np.floating) else counts.astype(np.int64)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -490,7 +496,7 @@ class SpikeData:
             inner = [k - a for k in (self.trial_starts or ()) if a < k < b]
             starts += [offset] + [offset + k for k in inner]
             offset += b - a
-        return SpikeData(
+        return type(self)(
             counts=self.counts[rows],
             dt=self.dt,
             stimulus=None if self.stimulus is None else self.stimulus[rows],
@@ -590,3 +596,32 @@ def _complement(ranges, n_bins: int) -> list[tuple[int, int]]:
     if previous < n_bins:
         out.append((previous, n_bins))
     return out
+
+
+@dataclass(frozen=True)
+class ContinuousData(SpikeData):
+    """Continuous responses ``[T, N]`` per bin (e.g. calcium fluorescence, LFP power, firing rates): a
+    :class:`SpikeData` whose ``counts`` hold any finite real values instead of whole spike counts.
+
+    Everything else (``dt``, ``stimulus``, names, ``trial_starts``, ``observed``: values must be 0 where
+    unobserved) is validated as for :class:`SpikeData`, and slicing, ``split`` and ``folds`` return
+    ``ContinuousData``. Fit it with a continuous observation model (``observation="gamma"`` or
+    ``"gaussian"``, :mod:`probsnn.neurons.observation`); the discrete ones (Poisson, Bernoulli, negative
+    binomial) refuse it. History filters of a :class:`~probsnn.GLMNetwork` then filter past values (an
+    autoregressive model).
+
+    Parameters
+    ----------
+    counts : array_like, shape (T, N) or (T,)
+        The responses per bin (finite real numbers), stored as float64; also available as :attr:`values`.
+    """
+
+    @staticmethod
+    def _check_values(counts: np.ndarray) -> np.ndarray:
+        """Any finite real value (finiteness is checked by :class:`SpikeData`), stored as float64."""
+        return counts.astype(np.float64)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The responses ``[T, N]`` (the same array as ``counts``)."""
+        return self.counts

@@ -95,6 +95,10 @@ def homogeneous_log_likelihood(counts, observation, rate_per_bin=None, weight=No
         0/1 likelihood weight (:meth:`probsnn.GLMNetwork.likelihood_weight`): only bins with weight 1 count,
         in the terms and in the default mean.
     """
+    if observation.name not in ("poisson", "bernoulli"):
+        raise TypeError(f"the homogeneous reference (and bits per spike) is a Poisson or Bernoulli spike model, "
+                        f"but the observation is {observation.name!r}; compare the log-likelihoods of fitted "
+                        "models (net.log_likelihood) instead.")
     counts = np.asarray(counts, dtype=np.float64)
     if rate_per_bin is not None:
         mean = np.asarray(rate_per_bin, dtype=np.float64)

@@ -108,7 +108,7 @@ def test_init_flatten_unflatten_roundtrip():
     [
         (lambda: ps.GLMNetwork(0), "n_neurons"),
         (lambda: ps.GLMNetwork(2, history_basis=basis.identity(3, lag_offset=0)), "lag_offset"),
-        (lambda: ps.GLMNetwork(2, observation="gaussian"), "observation"),
+        (lambda: ps.GLMNetwork(2, observation="cauchy"), "observation"),
         (lambda: ps.GLMNetwork(2, observation="bernoulli", temperature=0.0), "temperature"),
         (lambda: ps.GLMNetwork(2, link="identity"), "link"),
         (lambda: ps.GLMNetwork(2, history_basis=basis.identity(3), coupling_mask=np.ones((3, 3))), "coupling_mask"),

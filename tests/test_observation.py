@@ -46,7 +46,7 @@ def test_log_probabilities_match_scipy():
 
 def test_bad_observation_arguments():
     with pytest.raises(ValueError, match="observation must be one of"):
-        make_observation("gaussian")
+        make_observation("cauchy")
     with pytest.raises(ValueError, match="link"):
         PoissonObservation("identity")
     with pytest.raises(ValueError, match="temperature"):

@@ -1,11 +1,27 @@
 """Ways to learn network parameters, all on the same parameters of one network.
 
 Batch and Bayesian (parallel mode): :func:`fit_map`, :func:`laplace_posterior`, :func:`fit_nuts`, :func:`fit_svi`
-and their ArviZ conversion (:mod:`probsnn.inference.idata`). Online and sampling (sequential mode):
+(:func:`fit_dispersion` for the laws with a dispersion) and their ArviZ conversion
+(:mod:`probsnn.inference.idata`). Online and sampling (sequential mode):
 :class:`ThreeFactorVI`, :func:`synaptic_sampling`, first-to-spike policy gradient (:class:`FirstToSpikePolicy`,
 :class:`Reinforce`). Deterministic networks: :mod:`bptt`, :mod:`eprop`, :mod:`ostl`, :mod:`stdp`.
 """
-from . import bptt, eprop, evidence, idata, laplace, map, mcmc, ostl, policy_gradient, stdp, svi, three_factor
+from . import (
+    bptt,
+    dispersion,
+    eprop,
+    evidence,
+    idata,
+    laplace,
+    map,
+    mcmc,
+    ostl,
+    policy_gradient,
+    stdp,
+    svi,
+    three_factor,
+)
+from .dispersion import DispersionResult, fit_dispersion
 from .evidence import EvidenceResult, evidence_curve, fit_evidence, laplace_log_evidence
 from .laplace import laplace_posterior
 from .map import MAPResult, fit_map
@@ -21,12 +37,14 @@ __all__ = [
     "fit_map", "MAPResult", "laplace_posterior", "fit_nuts", "fit_svi",
     # regularisation chosen by evidence
     "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
+    # dispersion of the negative binomial, Gamma and Gaussian laws
+    "fit_dispersion", "DispersionResult",
     # online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
     # deterministic networks
     "STDPParams", "WindowedSTDPParams", "run_stdp", "stdp_step", "windowed_stdp_update",
     # modules
-    "bptt", "eprop", "evidence", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp", "svi",
-    "three_factor",
+    "bptt", "dispersion", "eprop", "evidence", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp",
+    "svi", "three_factor",
 ]

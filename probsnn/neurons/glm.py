@@ -67,7 +67,7 @@ from .._checks import (
     trial_restarts,
 )
 from ..basis import Basis, causal_convolve
-from ..data import MAX_COUNT_PER_BIN, SpikeData
+from ..data import MAX_COUNT_PER_BIN, ContinuousData, SpikeData
 from .observation import make_observation
 
 __all__ = ["GLMParams", "GLMState", "StepInput", "StepOutput", "GLMNetwork", "LatentGLMNetwork"]
@@ -178,8 +178,11 @@ class GLMNetwork:
         inhomogeneous-Poisson (LNP) model.
     n_stimulus_dims : int, optional
         Number of stimulus columns ``D``; defaults to 1 when a stimulus basis is given.
-    observation : {"poisson", "bernoulli"} or an observation model
-        The spike-count law (:mod:`probsnn.neurons.observation`).
+    observation : {"poisson", "bernoulli", "negative_binomial", "gamma", "gaussian"} or an observation model
+        The law of the counts given the potential (:mod:`probsnn.neurons.observation`). By name, the negative
+        binomial, Gamma and Gaussian laws have dispersion 1; pass an instance (e.g.
+        ``NegativeBinomialObservation(0.3)``) for another, or estimate it with :func:`probsnn.fit_dispersion`.
+        ``"gamma"`` and ``"gaussian"`` fit continuous responses held in a :class:`~probsnn.ContinuousData`.
     temperature : float
         Bernoulli temperature (ignored for Poisson).
     link : {"exp", "softplus"}
@@ -400,7 +403,8 @@ class GLMNetwork:
 
     # ============================================================== parallel mode
     def check_data(self, data: SpikeData, design=None) -> SpikeData:
-        """Check that ``data`` fits this network (neurons, stimulus dims, binary spikes for Bernoulli).
+        """Check that ``data`` fits this network (neurons, stimulus dims, and what the observation model's
+        ``check_response`` asks: binary spikes for Bernoulli, counts for the count laws, positive values for Gamma).
 
         The entry validation of every fitter (``fit_map``, ``fit_laplace``, ``fit_nuts``, ``fit_svi``): it runs
         on concrete values before any jitted code. The counts and stimulus are checked finite again (a
@@ -437,8 +441,7 @@ class GLMNetwork:
                 f"data has {data.n_stimulus_dims} stimulus dimensions but the network expects "
                 f"{self.n_stimulus_dims}; pass n_stimulus_dims={data.n_stimulus_dims} or fix the stimulus."
             )
-        if self.observation.mean_bounds[1] == 1.0:
-            data.check_binary()
+        self.observation.check_response(data)  # binary spikes for Bernoulli, positive values for Gamma, ...
         return data
 
     def design_matrix(self, data: SpikeData, method: str = "auto"):
@@ -791,7 +794,8 @@ class GLMNetwork:
 
     def simulate_data(self, params: GLMParams, key, n_steps: int | None = None, stimulus=None,
                       dt: float = 0.001, trial_starts=None) -> SpikeData:
-        """:meth:`simulate` wrapped as :class:`SpikeData` (with the stimulus and ``trial_starts`` attached).
+        """:meth:`simulate` wrapped as :class:`SpikeData` (a :class:`ContinuousData` for a continuous observation
+        model), with the stimulus and ``trial_starts`` attached.
 
         Raises
         ------
@@ -802,7 +806,8 @@ class GLMNetwork:
         explosion = self._explosion(spikes, potentials)
         if explosion:
             raise ValueError(explosion)
-        return SpikeData(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names,
+        container = SpikeData if self.observation.discrete else ContinuousData  # Gamma, Gaussian: real values
+        return container(np.asarray(spikes), dt=dt, stimulus=stimulus, neuron_names=self.neuron_names,
                          trial_starts=trial_starts)
 
 
