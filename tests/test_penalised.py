@@ -58,10 +58,10 @@ def _group_kkt(net, data, fit, penalty):
 
 def test_group_lasso_satisfies_its_kkt_conditions():
     net, _, data = make_network("poisson", n_neurons=3, n_bins=4000, seed=2)
-    penalty = ps.GroupLasso(8.0, groups="filters")
+    penalty = ps.GroupLasso(15.0, groups="filters")
     fit = ps.fit_penalised(net, data, penalty, tol=1e-14)
     zero, nonzero = _group_kkt(net, data, fit, penalty)
-    assert zero.size > 0 and nonzero.size > 0
+    assert zero.size >= 3 and nonzero.size >= 3  # measured: 5 zero and 7 nonzero groups of 12
     assert zero.max() <= 1e-6
     assert nonzero.max() <= 1e-6
     assert fit.optimality.max() <= 1e-6
@@ -124,7 +124,9 @@ def test_group_lasso_path_with_bic_recovers_a_sparse_network():
 
 
 def test_bad_arguments_are_refused_with_the_fix():
-    net, _, data = make_network("poisson", n_neurons=2, n_bins=500, seed=0)
+    net = ps.GLMNetwork(2, stimulus_basis=basis.identity(2, lag_offset=0), history_basis=basis.raised_cosine_log(2, 5))
+    rng = np.random.default_rng(0)
+    data = ps.SpikeData(rng.poisson(0.2, (200, 2)).astype(float), dt=0.01, stimulus=rng.standard_normal((200, 1)))
     with pytest.raises(TypeError, match="penalty must be a probsnn Lasso, ElasticNet or GroupLasso"):
         ps.fit_penalised(net, data, ps.GaussianPrior(ridge=1.0))
     with pytest.raises(ValueError, match=r"Lasso.strength must be a finite number in \[0, inf\), got -1"):

@@ -43,6 +43,7 @@ KKT conditions of the zero solution.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -54,7 +55,16 @@ from .._checks import check_float, one_of, positive_float, positive_int
 from ..data import SpikeData
 from ..models.priors import GaussianPrior
 from ..neurons.glm import GLMNetwork, GLMParams, weighted
-from .map import _check_prior, _initial_weights, _loglik_derivatives, _negative_hessian, _penalty, _prior_gradient
+from ..diagnostics import ConvergenceWarning
+from .map import (
+    _check_prior,
+    _diverging,
+    _initial_weights,
+    _loglik_derivatives,
+    _negative_hessian,
+    _penalty,
+    _prior_gradient,
+)
 
 __all__ = ["Lasso", "ElasticNet", "GroupLasso", "PenalisedResult", "PenalisedPath", "fit_penalised",
            "penalised_path"]
@@ -328,7 +338,7 @@ def _prox_newton_step(design, hessian_design, counts, weights, precision, maskf,
     step = jnp.where(ok, step, 0.0)
     # a full step lands on the model's minimiser, whose zeros are exact; keep them so
     new_weights = jnp.where((step == 1.0)[:, None], target, weights + step[:, None] * direction)
-    return new_weights, -decrease, ok, sweeps
+    return new_weights, -decrease, ok, direction
 
 
 @partial(jax.jit, static_argnames=("observation",))
@@ -364,7 +374,9 @@ class PenalisedResult:
     objective : ndarray (N,)
         The maximised objective per neuron: log-likelihood minus the ridge and the sparsity penalty.
     converged : ndarray of bool (N,)
-        The predicted decrease of the last proximal Newton step fell below ``tol``.
+        The predicted decrease of the last proximal Newton step fell below ``tol``, and no weight diverges (a weight
+        on the standardised feature scale above ``1e3``, as in :func:`probsnn.fit_map`: an unpenalised weight on
+        separable data has no finite optimum).
     n_iterations : ndarray of int (N,)
         Proximal Newton iterations.
     optimality : ndarray (N,)
@@ -505,15 +517,17 @@ class _Problem:
         n = self.net.n_neurons
         n_iterations = np.zeros(n, int)
         decrease = np.full(n, np.inf)
+        direction = jnp.zeros_like(weights)
         passes = [self.hessian_design, self.design] if self.hessian_design is not self.design else [self.design]
         for hessian_design in passes:
             active = np.ones(n, bool)
             for _ in range(max_iter - int(n_iterations.max())):
-                weights, step_decrease, moved, _ = _prox_newton_step(
+                weights, step_decrease, moved, step_direction = _prox_newton_step(
                     self.design, hessian_design, self.counts, weights * maskf, precision, maskf,
                     jnp.asarray(active), self.weight, self.index, self.pad, block_weight, self.net.observation)
                 n_iterations += active
                 decrease = np.where(active, np.asarray(step_decrease), decrease)
+                direction = jnp.where(jnp.asarray(active)[:, None], step_direction, direction)
                 done = decrease <= tol
                 stalled = active & ~np.asarray(moved) & ~done
                 if bar is not None:
@@ -522,10 +536,16 @@ class _Problem:
                 active = active & ~done & ~stalled
                 if not active.any():
                     break
-        return weights, decrease <= tol, n_iterations, precision, block_weight
+        return weights, decrease <= tol, n_iterations, precision, block_weight, direction
 
-    def result(self, weights, strength, converged, n_iterations, precision, block_weight, max_strength=None):
+    def result(self, weights, strength, converged, n_iterations, precision, block_weight, direction,
+               max_strength=None):
         net = self.net
+        # unpenalised weights on (quasi-)separable data have no finite optimum: fit_map's test, along the last
+        # proximal Newton direction (the smooth objective still rising at 1, 4 and 16 steps), or a weight beyond 1e3
+        diverging, _ = _diverging(self.design, self.counts, weights, direction, precision, self.maskf, self.weight,
+                                  net.observation)
+        converged = np.asarray(converged) & ~diverging
         _, residual = _optimality(self.design, self.counts, weights, precision, self.maskf, self.weight, self.index,
                                   self.pad, block_weight, net.observation)
         loglik = self.log_likelihood(weights)
@@ -540,7 +560,7 @@ class _Problem:
             log_likelihood=float(jnp.sum(loglik)),
             log_likelihood_per_neuron=np.asarray(loglik),
             objective=np.asarray(objective),
-            converged=np.asarray(converged),
+            converged=converged,
             n_iterations=np.asarray(n_iterations),
             optimality=np.asarray(jnp.max(residual, axis=1)),
             active=active,
@@ -623,7 +643,23 @@ def fit_penalised(net: GLMNetwork, data: SpikeData, penalty, prior: GaussianPrio
     bar = tqdm(total=max_iter, desc="prox-Newton", disable=(None if progress is None else not progress), leave=False)
     solution = problem.solve(weights, penalty.strength, tol, max_iter, bar)
     bar.close()
-    return problem.result(*solution[:1], penalty.strength, *solution[1:])
+    result = problem.result(*solution[:1], penalty.strength, *solution[1:])
+    _warn_unconverged(net, result.converged[None], "fit_penalised")
+    return result
+
+
+def _warn_unconverged(net, converged, who):
+    """One ConvergenceWarning naming the neurons that did not converge (``converged [G, N]``)."""
+    if not converged.all():
+        bad = [net.neuron_names[i] for i in np.flatnonzero(~converged.all(axis=0))]
+        warnings.warn(
+            f"{who} did not converge for neuron(s) {bad}: max_iter was reached, or a weight the penalty leaves free "
+            "(the bias, a self-history kernel with self_history=False, an unpenalised stimulus filter) grows without "
+            "bound on (quasi-)separable data. Fix: penalise it (self_history=True, groups='filters'), add a prior "
+            "(prior=GaussianPrior(ridge=1.0)), or raise max_iter.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def penalised_path(net: GLMNetwork, data: SpikeData, penalty, strengths=None, n_strengths: int = 20,
@@ -687,6 +723,7 @@ def penalised_path(net: GLMNetwork, data: SpikeData, penalty, strengths=None, n_
             support = jnp.asarray(fit.active | unpenalised, problem.dtype)
             refitted, *_ = problem.solve(weights * support, 0.0, tol, max_iter, maskf=support, block_weight=zero)
             refit_loglik.append(np.asarray(problem.log_likelihood(refitted)))
+    _warn_unconverged(net, np.stack([f.converged for f in fits]), "penalised_path")
     return PenalisedPath(
         strengths=strengths,
         params=GLMParams(*(np.stack([np.asarray(getattr(f.params, name)) for f in fits])
