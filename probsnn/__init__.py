@@ -80,6 +80,7 @@ from .inference.evidence import EvidenceResult, evidence_curve, fit_evidence, la
 from .inference.laplace import laplace_posterior
 from .inference.map import MAPResult, fit_map
 from .inference.mcmc import fit_nuts
+from .inference.ostl import ostl_gradient
 
 # inference: sparse fits
 from .inference.penalised import (
@@ -91,7 +92,6 @@ from .inference.penalised import (
     fit_penalised,
     penalised_path,
 )
-from .inference.ostl import ostl_gradient
 
 # inference: online, sampling and control
 from .inference.policy_gradient import FirstToSpikePolicy, Reinforce

@@ -53,9 +53,9 @@ import numpy as np
 
 from .._checks import check_float, one_of, positive_float, positive_int
 from ..data import SpikeData
+from ..diagnostics import ConvergenceWarning
 from ..models.priors import GaussianPrior
 from ..neurons.glm import GLMNetwork, GLMParams, weighted
-from ..diagnostics import ConvergenceWarning
 from .map import (
     _check_prior,
     _diverging,
