@@ -320,22 +320,20 @@ def _prox_newton_step(design, hessian_design, counts, weights, precision, maskf,
                  + _nonsmooth(new, index, pad, block_weight))
         return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-    def accepted(step, value):
-        return (value <= objective + 1e-4 * step * decrease) | (-decrease < 1e-12 * (1.0 + jnp.abs(objective)))
+    def accepted(halvings, value):  # Armijo on the predicted decrease; a tiny one is inside the quadratic region
+        sufficient = value <= objective + 1e-4 * 0.5**halvings * decrease
+        return ~active | sufficient | (-decrease < 1e-12 * (1.0 + jnp.abs(objective)))
 
-    def cond(state):
-        k, step, value = state
-        return (k < max_halvings) & jnp.any(active & ~accepted(step, value))
+    def backtrack(state):  # halve the step of every neuron whose step is not yet accepted
+        halvings, value = state
+        halvings = halvings + ~accepted(halvings, value)
+        return halvings, evaluate(0.5**halvings)
 
-    def body(state):
-        k, step, value = state
-        step = jnp.where(accepted(step, value) | ~active, step, 0.5 * step)
-        return k + 1, step, evaluate(step)
-
-    step0 = jnp.ones_like(objective)
-    _, step, value = jax.lax.while_loop(cond, body, (0, step0, evaluate(step0)))
-    ok = accepted(step, value) & active & jnp.isfinite(decrease)
-    step = jnp.where(ok, step, 0.0)
+    state = (jnp.zeros(objective.shape, int), evaluate(jnp.ones_like(objective)))
+    halvings, value = jax.lax.while_loop(
+        lambda state: jnp.any(~accepted(*state) & (state[0] < max_halvings)), backtrack, state)
+    ok = accepted(halvings, value) & active & jnp.isfinite(decrease)
+    step = jnp.where(ok, 0.5**halvings, 0.0)
     # a full step lands on the model's minimiser, whose zeros are exact; keep them so
     new_weights = jnp.where((step == 1.0)[:, None], target, weights + step[:, None] * direction)
     return new_weights, -decrease, ok, direction
@@ -528,12 +526,10 @@ class _Problem:
                 n_iterations += active
                 decrease = np.where(active, np.asarray(step_decrease), decrease)
                 direction = jnp.where(jnp.asarray(active)[:, None], step_direction, direction)
-                done = decrease <= tol
-                stalled = active & ~np.asarray(moved) & ~done
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(max_decrease=f"{np.max(np.where(active, decrease, 0.0)):.2e}")
-                active = active & ~done & ~stalled
+                active &= (decrease > tol) & np.asarray(moved)  # converged, or the line search found no descent
                 if not active.any():
                     break
         return weights, decrease <= tol, n_iterations, precision, block_weight, direction
