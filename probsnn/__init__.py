@@ -12,7 +12,8 @@ works on those parameters:
 
 * maximum likelihood / MAP (:func:`fit_map`), Laplace (:func:`laplace_posterior`), NUTS (:func:`fit_nuts`) and
   SVI (:func:`fit_svi`) on the NumPyro model :func:`models.glm_network`, with ArviZ output; ridge and smoothing
-  strengths chosen per neuron by maximising the Laplace evidence (:func:`fit_evidence`);
+  strengths chosen per neuron by maximising the Laplace evidence (:func:`fit_evidence`); sparse connectivity by
+  Lasso, elastic-net and group-Lasso penalties and their paths (:func:`fit_penalised`, :func:`penalised_path`);
 * online variational learning with local three-factor rules and latent neurons (:class:`ThreeFactorVI`,
   :class:`StreamingPredictor`);
 * Langevin synaptic sampling, a posterior over synapses with rewiring (:func:`synaptic_sampling`);
@@ -87,6 +88,17 @@ from .inference.laplace import laplace_posterior
 from .inference.map import MAPResult, fit_map
 from .inference.mcmc import fit_nuts
 from .inference.ostl import ostl_gradient
+
+# inference: sparse fits
+from .inference.penalised import (
+    ElasticNet,
+    GroupLasso,
+    Lasso,
+    PenalisedPath,
+    PenalisedResult,
+    fit_penalised,
+    penalised_path,
+)
 
 # inference: online, sampling and control
 from .inference.policy_gradient import FirstToSpikePolicy, Reinforce
@@ -176,6 +188,8 @@ __all__ = [
     "fit_map", "MAPResult", "ConvergenceWarning", "laplace_posterior", "fit_nuts", "fit_svi",
     "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
     "fit_dispersion", "DispersionResult",
+    # inference: sparse fits (Lasso, elastic net, group Lasso)
+    "fit_penalised", "penalised_path", "PenalisedResult", "PenalisedPath", "Lasso", "ElasticNet", "GroupLasso",
     # fitted networks kept on disk
     "save_fit", "load_fit", "Fit", "FitFileError",
     # inference: online, sampling and control

@@ -2,7 +2,8 @@
 
 Batch and Bayesian (parallel mode): :func:`fit_map`, :func:`laplace_posterior`, :func:`fit_nuts`, :func:`fit_svi`
 (:func:`fit_dispersion` for the laws with a dispersion) and their ArviZ conversion
-(:mod:`probsnn.inference.idata`). Online and sampling (sequential mode):
+(:mod:`probsnn.inference.idata`); sparse fits with Lasso, elastic-net and group-Lasso penalties
+(:func:`fit_penalised`, :func:`penalised_path`). Online and sampling (sequential mode):
 :class:`ThreeFactorVI`, :func:`synaptic_sampling`, first-to-spike policy gradient (:class:`FirstToSpikePolicy`,
 :class:`Reinforce`). Deterministic networks: :mod:`bptt`, :mod:`eprop`, :mod:`ostl`, :mod:`stdp`.
 """
@@ -16,6 +17,7 @@ from . import (
     map,
     mcmc,
     ostl,
+    penalised,
     policy_gradient,
     stdp,
     svi,
@@ -26,6 +28,7 @@ from .evidence import EvidenceResult, evidence_curve, fit_evidence, laplace_log_
 from .laplace import laplace_posterior
 from .map import MAPResult, fit_map
 from .mcmc import fit_nuts
+from .penalised import ElasticNet, GroupLasso, Lasso, PenalisedPath, PenalisedResult, fit_penalised, penalised_path
 from .policy_gradient import FirstToSpikePolicy, Reinforce
 from .stdp import STDPParams, WindowedSTDPParams, run_stdp, stdp_step, windowed_stdp_update
 from .svi import fit_svi
@@ -39,12 +42,15 @@ __all__ = [
     "fit_evidence", "EvidenceResult", "laplace_log_evidence", "evidence_curve",
     # dispersion of the negative binomial, Gamma and Gaussian laws
     "fit_dispersion", "DispersionResult",
+    # sparse fits: Lasso, elastic net, group Lasso and their paths
+    "fit_penalised", "penalised_path", "PenalisedResult", "PenalisedPath", "Lasso", "ElasticNet", "GroupLasso",
     # online, sampling and control
     "ThreeFactorVI", "ThreeFactorState", "synaptic_sampling", "SynapticSampler", "retraction_probability",
     "LangevinDivergenceError", "FirstToSpikePolicy", "Reinforce",
     # deterministic networks
     "STDPParams", "WindowedSTDPParams", "run_stdp", "stdp_step", "windowed_stdp_update",
     # modules
-    "bptt", "dispersion", "eprop", "evidence", "idata", "laplace", "map", "mcmc", "ostl", "policy_gradient", "stdp",
+    "bptt", "dispersion", "eprop", "evidence", "idata", "laplace", "map", "mcmc", "ostl", "penalised",
+    "policy_gradient", "stdp",
     "svi", "three_factor",
 ]
