@@ -193,7 +193,10 @@ def test_os_errors_are_one_line_naming_the_path_and_other_errors_stay_tracebacks
     (["--recording", "x"], "--recording must be an integer, got 'x'"),
     # options that need the data, and options --data makes meaningless
     (["--history-window", "0.001"], "--history-window=1 ms is shorter than two bins of 1 ms"),
-    (["--dt", "0.002"], "--dt applies to the default grasshopper recording only"),
+    (["--dt", "0.002"], "--dt applies to recordings of spike times (NWB, phy, the default recording)"),
+    (["--recording", "2"], "--recording applies to the default grasshopper recording only"),
+    (["--units", "good"], "--units does not apply to an .npz file"),
+    (["--trials"], "--trials does not apply to an .npz file"),
     (["--observation", "bernoulli", "--ridge", "-1"], "--ridge must be"),
     (["--bogus"], "unrecognized arguments: --bogus. See 'probsnn fit --help'."),
 ])

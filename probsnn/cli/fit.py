@@ -60,7 +60,8 @@ def _recording_options(args, kind: str) -> dict:
     given = {name: getattr(args, name, None) for _, name in _RECORDING_OPTIONS}
     for option, name in _RECORDING_OPTIONS:
         if given[name] is not None and name not in takes:
-            what = {"nwb": "an NWB file", "phy": "a phy folder"}.get(kind, kind)
+            what = {"nwb": "an NWB file", "phy": "a phy folder", "npz": "an .npz file",
+                    "rgc": "the Pillow RGC files"}.get(kind, kind)
             raise CLIError(f"{option} does not apply to {what} (it applies to NWB files"
                            + (" and phy folders" if name == "units" else "") + ")")
     options = {name: value for name, value in given.items() if value is not None}
