@@ -381,30 +381,9 @@ def load_nwb(
     with _open_nwb(path, "load_nwb") as io:
         nwbfile = io.read()
         table = nwbfile.units
-        if table is None:
-            raise ValueError(f"{path} has no Units table: it holds no sorted spikes.")
-        if "spike_times" not in table.colnames:
-            raise ValueError(f"{path}: its Units table has no spike_times column (columns: {list(table.colnames)}).")
-        ids = np.asarray(table.id.data[:], dtype=np.int64)
-        names = _neuron_names(ids, name_column, table.colnames, lambda column: table[column].data[:],
-                              "the Units table")
-        labels = None
-        if isinstance(units, str):
-            if quality_column in table.colnames:
-                labels = _text(table[quality_column].data[:])
-            source = (f"the Units column {quality_column!r}" if labels is not None else
-                      f"the Units table has no column quality_column={quality_column!r} (columns: "
-                      f"{list(table.colnames)})")
-        else:
-            source = ""
-        rows = _select_units(ids, units, labels, source, names)
-
-        index = table["spike_times"]  # VectorIndex: ends of each unit's slice of the concatenated spike times
-        ends = np.asarray(index.data[:], dtype=np.int64)
-        starts = np.concatenate([[0], ends[:-1]])
-        spike_data = index.target.data
+        names, rows, unit_spikes = _nwb_units(path, table, units, quality_column, name_column)
         lower = None if t_start is None else start  # a default window must hold every spike: no lower cut
-        trains = [_in_window(names[row], spike_data[starts[row]:ends[row]], lower, start, stop, dt) for row in rows]
+        trains = [_in_window(names[row], unit_spikes(row), lower, start, stop, dt) for row in rows]
 
         series = [_find_time_series(nwbfile, pynwb, name) for name in names_wanted]
         if t_stop is None and series:
@@ -419,6 +398,50 @@ def load_nwb(
         trains, dt, start, stop, stimulus=np.concatenate(signals, axis=1) if signals else None,
         neuron_names=[names[row] for row in rows], unit_intervals=unit_intervals,
     )
+
+
+def _nwb_units(path, table, units, quality_column: str, name_column: str | None):
+    """The Units table's neuron names, the rows of the selected ``units`` and a reader of one row's spike times
+    (only that row's slice of the concatenated spike-time data is read)."""
+    if table is None:
+        raise ValueError(f"{path} has no Units table: it holds no sorted spikes.")
+    if "spike_times" not in table.colnames:
+        raise ValueError(f"{path}: its Units table has no spike_times column (columns: {list(table.colnames)}).")
+    ids = np.asarray(table.id.data[:], dtype=np.int64)
+    names = _neuron_names(ids, name_column, table.colnames, lambda column: table[column].data[:], "the Units table")
+    labels, source = None, ""
+    if isinstance(units, str):
+        if quality_column in table.colnames:
+            labels = _text(table[quality_column].data[:])
+        source = (f"the Units column {quality_column!r}" if labels is not None else
+                  f"the Units table has no column quality_column={quality_column!r} (columns: "
+                  f"{list(table.colnames)})")
+    rows = _select_units(ids, units, labels, source, names)
+    index = table["spike_times"]  # VectorIndex: ends of each unit's slice of the concatenated spike times
+    ends = np.asarray(index.data[:], dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+
+    def unit_spikes(row):
+        return np.asarray(index.target.data[starts[row]:ends[row]], dtype=np.float64)
+
+    return names, rows, unit_spikes
+
+
+def _inside_trials(train: np.ndarray, grid, dt: float) -> np.ndarray:
+    """The spikes of ``train`` inside the whole bins of a trial of ``grid``: those between trials are no data."""
+    inside = np.zeros(train.shape, bool)
+    for begin, n_bins in grid:
+        inside |= (train >= begin) & (train < begin + n_bins * dt)
+    return train[inside]
+
+
+def _trials_data(trains, grid, dt: float, stimulus, names, unit_intervals=None) -> SpikeData:
+    """The trials of ``grid`` (per trial its start and whole bins), concatenated, as :class:`SpikeData`."""
+    first, last = grid[0][0], grid[-1][0] + grid[-1][1] * dt
+    stop = first + int(np.ceil((last - first) / dt - 1e-9)) * dt
+    return SpikeData.from_spike_times(trains, dt, first, stop, stimulus=stimulus, neuron_names=names,
+                                      unit_intervals=unit_intervals,
+                                      trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid])
 
 
 def _observed_intervals(intervals: np.ndarray, grid, dt: float) -> list[tuple[float, float]]:
@@ -463,43 +486,16 @@ def _trial_grid(bounds: np.ndarray, dt: float, table: str) -> list[tuple[float, 
 def _load_nwb_trials(path, dt, units, quality_column, names_wanted, name_column, table, pynwb) -> SpikeData:
     """:func:`load_nwb` with ``trials``: every trial binned from its own start, the trials concatenated."""
     grid = _trial_grid(read_nwb_intervals(path, table), dt, table)
-    first, last = grid[0][0], grid[-1][0] + grid[-1][1] * dt
-    n_span = int(np.ceil((last - first) / dt - 1e-9))
     with _open_nwb(path, "load_nwb") as io:
         nwbfile = io.read()
-        table_of_units = nwbfile.units
-        if table_of_units is None or "spike_times" not in table_of_units.colnames:
-            raise ValueError(f"{path} has no Units table with spike_times: it holds no sorted spikes.")
-        ids = np.asarray(table_of_units.id.data[:], dtype=np.int64)
-        names = _neuron_names(ids, name_column, table_of_units.colnames,
-                              lambda column: table_of_units[column].data[:], "the Units table")
-        labels, source = None, ""
-        if isinstance(units, str):
-            if quality_column in table_of_units.colnames:
-                labels = _text(table_of_units[quality_column].data[:])
-            source = (f"the Units column {quality_column!r}" if labels is not None else
-                      f"the Units table has no column quality_column={quality_column!r}")
-        rows = _select_units(ids, units, labels, source, names)
-        index = table_of_units["spike_times"]
-        ends = np.asarray(index.data[:], dtype=np.int64)
-        starts = np.concatenate([[0], ends[:-1]])
-        # only the spikes inside a trial's whole bins are data: those between trials are left out, as documented
-        trains = []
-        for row in rows:
-            train = np.asarray(index.target.data[starts[row]:ends[row]], dtype=np.float64)
-            inside = np.zeros(train.shape, bool)
-            for begin, n_bins in grid:
-                inside |= (train >= begin) & (train < begin + n_bins * dt)
-            trains.append(train[inside])
+        names, rows, unit_spikes = _nwb_units(path, nwbfile.units, units, quality_column, name_column)
+        trains = [_inside_trials(unit_spikes(row), grid, dt) for row in rows]
         series = [_find_time_series(nwbfile, pynwb, name) for name in names_wanted]
         signals = [np.concatenate([_time_series_on_bins(s, begin, dt, n_bins) for begin, n_bins in grid])
                    for s in series]
-        unit_intervals = _unit_intervals(table_of_units, rows, grid, dt)
-    return SpikeData.from_spike_times(
-        trains, dt, first, first + n_span * dt, stimulus=np.concatenate(signals, axis=1) if signals else None,
-        neuron_names=[names[row] for row in rows], unit_intervals=unit_intervals,
-        trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid],
-    )
+        unit_intervals = _unit_intervals(nwbfile.units, rows, grid, dt)
+    return _trials_data(trains, grid, dt, np.concatenate(signals, axis=1) if signals else None,
+                        [names[row] for row in rows], unit_intervals)
 
 
 def read_nwb_intervals(path, table: str = "trials", columns: Sequence[str] = ()):
@@ -824,19 +820,10 @@ def _pynapple_trials(nap, names, times, dt, covariates, epochs) -> SpikeData:
     """:func:`from_pynapple` with several epochs: every epoch a trial binned from its start."""
     grid = _trial_grid(np.column_stack([np.asarray(epochs.start, np.float64), np.asarray(epochs.end, np.float64)]),
                        dt, "epochs")
-    first, last = grid[0][0], grid[-1][0] + grid[-1][1] * dt
-    trains = []
-    for train in times:
-        inside = np.zeros(train.shape, bool)
-        for begin, n_bins in grid:
-            inside |= (train >= begin) & (train < begin + n_bins * dt)
-        trains.append(train[inside])
     stimulus = None
     if covariates is not None:
         stimulus = np.concatenate([_covariates_on_bins(nap, covariates, begin, dt, n_bins) for begin, n_bins in grid])
-    return SpikeData.from_spike_times(trains, dt, first, first + int(np.ceil((last - first) / dt - 1e-9)) * dt,
-                                      stimulus=stimulus, neuron_names=names,
-                                      trials=[(begin, begin + n_bins * dt) for begin, n_bins in grid])
+    return _trials_data([_inside_trials(train, grid, dt) for train in times], grid, dt, stimulus, names)
 
 
 def to_pynapple_rates(rates, data: SpikeData):
