@@ -109,7 +109,7 @@ def _load(args):
         data, source = datasets.load_npz(path), str(path)
     else:
         dt = args.dt if args.dt is not None else 0.001
-        data = loaders.load_recording(path, dt, **options)
+        data = (loaders.load_nwb if kind == "nwb" else loaders.load_phy)(path, dt, **options)  # kind known here
         described = ", ".join(f"{k}={v}" for k, v in options.items())
         source = f"{path} ({'NWB' if kind == 'nwb' else 'phy'}, dt={dt:g} s{', ' + described if described else ''})"
     return _select_cells(data, args.cells), source
